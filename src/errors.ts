@@ -1,0 +1,117 @@
+/**
+ * Every error doswarm throws on purpose is a {@link DoswarmError} with a stable
+ * `code` (for programs and the CLI's `--json` output) and a `name` equal to the
+ * class name (for `instanceof`-free matching in tests).
+ */
+export type ErrorCode =
+  | 'MANIFEST_MALFORMED'
+  | 'MANIFEST_SIGNATURE_INVALID'
+  | 'MANIFEST_UNTRUSTED_KEY'
+  | 'MANIFEST_EXPIRED'
+  | 'MANIFEST_UNSUPPORTED'
+  | 'MANIFEST_TOO_LARGE'
+  | 'KEY_INVALID'
+  | 'USAGE'
+  | 'PIECE_UNAVAILABLE'
+  | 'ORIGIN_FAILED'
+  | 'OUTPUT_EXISTS'
+  | 'STORE_IO'
+  | 'DISK_FULL'
+  | 'ABORTED'
+  | 'PROTOCOL_VIOLATION'
+  | 'PORT_IN_USE'
+
+export class DoswarmError extends Error {
+  readonly code: ErrorCode
+  constructor (code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+/** The manifest bytes are not a well-formed, canonical doswarm manifest. */
+export class ManifestMalformedError extends DoswarmError {
+  constructor (message: string) { super('MANIFEST_MALFORMED', message) }
+}
+/** The Ed25519 signature does not verify over the exact manifest bytes. */
+export class ManifestSignatureError extends DoswarmError {
+  constructor (message = 'manifest signature does not verify') { super('MANIFEST_SIGNATURE_INVALID', message) }
+}
+/** The manifest is signed by a key that the receiver does not trust. */
+export class ManifestUntrustedKeyError extends DoswarmError {
+  constructor (message: string) { super('MANIFEST_UNTRUSTED_KEY', message) }
+}
+/** The manifest's expiry lies before the verification time. */
+export class ManifestExpiredError extends DoswarmError {
+  constructor (message: string) { super('MANIFEST_EXPIRED', message) }
+}
+/** Unknown format version, hash function or envelope. */
+export class ManifestUnsupportedError extends DoswarmError {
+  constructor (message: string) { super('MANIFEST_UNSUPPORTED', message) }
+}
+/** The manifest is larger than the cap; it was not parsed. */
+export class ManifestTooLargeError extends DoswarmError {
+  constructor (message: string) { super('MANIFEST_TOO_LARGE', message) }
+}
+/** A key file or public-key string could not be read or parsed. */
+export class KeyInvalidError extends DoswarmError {
+  constructor (message: string) { super('KEY_INVALID', message) }
+}
+/** Bad command-line or API input (missing file, bad URL, bad option). */
+export class UsageError extends DoswarmError {
+  constructor (message: string) { super('USAGE', message) }
+}
+/** No source could deliver a verified copy of a piece within the retry budget. */
+export class PieceUnavailableError extends DoswarmError {
+  readonly piece: number
+  constructor (piece: number, message: string) {
+    super('PIECE_UNAVAILABLE', message)
+    this.piece = piece
+  }
+}
+/** One HTTP origin request failed in a way that may be retried elsewhere. */
+export class OriginError extends DoswarmError {
+  /** true when retrying the same origin later may succeed (5xx, 429, reset, stall) */
+  readonly retryable: boolean
+  /** server-requested delay before retrying, in ms, already capped */
+  readonly retryAfterMs?: number
+  constructor (message: string, retryable: boolean, retryAfterMs?: number, options?: { cause?: unknown }) {
+    super('ORIGIN_FAILED', message, options)
+    this.retryable = retryable
+    if (retryAfterMs !== undefined) this.retryAfterMs = retryAfterMs
+  }
+}
+/** Writing the store or the output failed (other than a full disk). */
+export class StoreIoError extends DoswarmError {
+  constructor (message: string, options?: { cause?: unknown }) { super('STORE_IO', message, options) }
+}
+/** ENOSPC while writing a piece, a checkpoint or the output. */
+export class DiskFullError extends DoswarmError {
+  constructor (message: string, options?: { cause?: unknown }) { super('DISK_FULL', message, options) }
+}
+/** The operation was cancelled through its AbortSignal. */
+export class AbortedError extends DoswarmError {
+  constructor (message = 'aborted') { super('ABORTED', message) }
+}
+/** A peer broke the wire protocol (bad frame, bad length, bad index). */
+export class ProtocolError extends DoswarmError {
+  constructor (message: string) { super('PROTOCOL_VIOLATION', message) }
+}
+/** The listen port is already taken by another process. */
+export class PortInUseError extends DoswarmError {
+  constructor (message: string) { super('PORT_IN_USE', message) }
+}
+
+/** Convert an fs error into the store's typed errors. */
+export function toStoreError (err: unknown, what: string): DoswarmError {
+  if (err instanceof DoswarmError) return err
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new DiskFullError(`${what}: disk full`, { cause: err })
+  return new StoreIoError(`${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+}
+
+/** Throw {@link AbortedError} if the signal has fired. */
+export function throwIfAborted (signal?: AbortSignal): void {
+  if (signal?.aborted === true) throw new AbortedError()
+}

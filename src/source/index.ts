@@ -1,0 +1,29 @@
+/**
+ * The one interface every source of pieces implements — the HTTP origin and,
+ * in the swarm, each remote peer. The scheduler asks "which pieces can you
+ * give" and "give me pieces first..first+count-1"; everything a source yields
+ * is untrusted until the store's choke point ({@link PieceStore.put}) accepts it.
+ */
+export type SourceKind = 'http' | 'peer'
+
+/** The bytes a source claims are piece `index`. Unverified. */
+export interface PieceData {
+  index: number
+  bytes: Uint8Array
+}
+
+export interface PieceSource {
+  /** Stable id used in stats and bans, e.g. `http:https://cdn/x` or `peer:12D3…`. */
+  readonly id: string
+  readonly kind: SourceKind
+  /** True when this source can currently give piece `index`. */
+  has: (index: number) => boolean
+  /**
+   * Fetch the run of pieces `first .. first+count-1`. Yields each piece as soon
+   * as its bytes are complete, in index order. May stop early by throwing
+   * (an {@link OriginError} or {@link ProtocolError}); pieces already yielded stand.
+   * Must honour `signal` promptly and never buffer more than one piece beyond
+   * the one being yielded.
+   */
+  fetch: (first: number, count: number, signal: AbortSignal) => AsyncIterable<PieceData>
+}
