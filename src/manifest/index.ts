@@ -1,0 +1,5 @@
+export * from './types.js'
+export * from './keys.js'
+export { verifyManifest, createManifest, contentIdOf, type VerifyOptions, type CreateManifestOptions } from './manifest.js'
+export { MAX_MANIFEST_BYTES } from './envelope.js'
+export { DEFAULT_PIECE_SIZE, MIN_PIECE_SIZE, MAX_PIECE_SIZE, MANIFEST_FORMAT, checkOriginUrl, checkPieceSize } from './body.js'
