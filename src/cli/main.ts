@@ -1,1 +1,63 @@
-console.log("x")
+#!/usr/bin/env node
+import '../polyfill.js'
+import { UsageError } from '../errors.js'
+import { get, keygen, publish, type Io } from './commands.js'
+import { EXIT, errorLine, exitCodeFor } from './exit-codes.js'
+
+const HELP = `doswarm — verified peer-to-peer content distribution
+
+Usage:
+  doswarm keygen --out KEYFILE [--force]
+      Write a new Ed25519 publisher key (mode 0600); the last line of stdout
+      is the public key to give receivers.
+  doswarm publish FILE --key KEYFILE --origin URL [--origin URL ...]
+                  [--piece-size BYTES] [--expires DURATION] [--name NAME]
+                  [--version N] --out MANIFEST
+      Hash FILE and write its signed manifest; the last line is its content id.
+      DURATION: 30d, 12h, 90m, 3600s, 2w or an ISO date.
+  doswarm get MANIFEST --out FILE --trust PUBKEY [--trust PUBKEY ...]
+              [--cache DIR] [--json]
+      Download, verify every piece and the whole file, then move it to FILE.
+      --trust takes a key string or a file holding one. --json prints one
+      JSON line at the end.
+
+Exit codes: 0 ok, 1 download failed, 2 usage error, 3 manifest rejected,
+130 interrupted.
+`
+
+async function main (argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP)
+    return command === undefined ? EXIT.USAGE : EXIT.OK
+  }
+  if (rest.includes('--help') || rest.includes('-h')) { process.stdout.write(HELP); return EXIT.OK }
+  const ac = new AbortController()
+  const onSignal = (): void => { ac.abort() }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  const io: Io = { stdout: process.stdout, stderr: process.stderr, signal: ac.signal }
+  const json = rest.includes('--json')
+  try {
+    switch (command) {
+      case 'keygen': await keygen(rest, io); break
+      case 'publish': await publish(rest, io); break
+      case 'get': await get(rest, io); break
+      default: throw new UsageError(`unknown command "${command}" (try doswarm --help)`)
+    }
+    return EXIT.OK
+  } catch (err) {
+    const code = exitCodeFor(err)
+    if (json) {
+      const e = err as { code?: string, message?: string }
+      process.stdout.write(JSON.stringify({ ok: false, error: { code: e.code ?? 'INTERNAL', message: e.message ?? String(err) } }) + '\n')
+    }
+    process.stderr.write(errorLine(err) + '\n')
+    return code
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2))

@@ -19,6 +19,12 @@ export interface PieceSource {
   /** True when this source can currently give piece `index`. */
   has: (index: number) => boolean
   /**
+   * How many fetches the scheduler may have outstanding on this source at
+   * once (HTTP: parallel connections; peers: request pipeline depth, which may
+   * adapt to the peer's speed). Read on every scheduling pass.
+   */
+  readonly maxConcurrent?: number
+  /**
    * Fetch the run of pieces `first .. first+count-1`. Yields each piece as soon
    * as its bytes are complete, in index order. May stop early by throwing
    * (an {@link OriginError} or {@link ProtocolError}); pieces already yielded stand.

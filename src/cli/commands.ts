@@ -1,0 +1,119 @@
+import { readFile, stat, writeFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { UsageError, toStoreError } from '../errors.js'
+import { createManifest, generateKey, privateKeyFromPem, checkOriginUrl, checkPieceSize } from '../manifest/index.js'
+import { downloadFile } from '../node/get.js'
+import { atomicWriteFile } from '../util/atomic-write.js'
+import { parse, parseExpiry, parseIntOption, required, resolveTrust } from './args.js'
+import { ProgressBar, formatBytes } from './progress.js'
+
+export interface Io {
+  stdout: NodeJS.WriteStream
+  stderr: NodeJS.WriteStream
+  signal: AbortSignal
+}
+
+export async function keygen (argv: string[], io: Io): Promise<void> {
+  const { values } = parse(argv, { out: { type: 'string' }, force: { type: 'boolean' } }, 0)
+  const out = resolve(required(values, 'out'))
+  const key = generateKey()
+  try {
+    await writeFile(out, key.privateKeyPem, { mode: 0o600, flag: values.force === true ? 'w' : 'wx' })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') throw new UsageError(`${out} exists; refusing to overwrite a key (use --force)`)
+    throw new UsageError(`cannot write ${out}: ${code ?? (err as Error).message}`)
+  }
+  io.stdout.write(`private key written to ${out} (mode 0600, keep it secret)\npublic key (give to receivers as --trust):\n${key.publicKey}\n`)
+}
+
+export async function publish (argv: string[], io: Io): Promise<void> {
+  const { values, positionals } = parse(argv, {
+    key: { type: 'string' },
+    origin: { type: 'string', multiple: true },
+    'piece-size': { type: 'string' },
+    expires: { type: 'string' },
+    name: { type: 'string' },
+    version: { type: 'string' },
+    out: { type: 'string' }
+  }, 1)
+  const file = positionals[0]
+  if (file === undefined) throw new UsageError('publish needs a FILE to describe')
+  const st = await stat(file).catch(() => undefined)
+  if (st?.isFile() !== true) throw new UsageError(`${file}: no such file`)
+  const keyPath = required(values, 'key')
+  const pem = await readFile(keyPath, 'utf8').catch(() => { throw new UsageError(`cannot read key file ${keyPath}`) })
+  const privateKey = privateKeyFromPem(pem)
+  const origins = (values.origin as string[] | undefined) ?? []
+  if (origins.length === 0) throw new UsageError('--origin URL is required (repeat it for several origins)')
+  for (const o of origins) {
+    const why = checkOriginUrl(o)
+    if (why !== undefined) throw new UsageError(`--origin ${o}: ${why}`)
+  }
+  let pieceSize: number | undefined
+  if (typeof values['piece-size'] === 'string') {
+    pieceSize = parseIntOption(values['piece-size'], 'piece-size')
+    const why = checkPieceSize(pieceSize)
+    if (why !== undefined) throw new UsageError(`--piece-size ${pieceSize}: ${why}`)
+  }
+  const out = resolve(required(values, 'out'))
+  const manifest = await createManifest({
+    file,
+    origins,
+    privateKey,
+    ...(pieceSize !== undefined ? { pieceSize } : {}),
+    ...(typeof values.expires === 'string' ? { expiresAt: parseExpiry(values.expires) } : {}),
+    ...(typeof values.name === 'string' ? { name: values.name } : {}),
+    ...(typeof values.version === 'string' ? { version: parseIntOption(values.version, 'version') } : {}),
+    signal: io.signal
+  })
+  await atomicWriteFile(out, manifest.bytes).catch(err => { throw toStoreError(err, `writing ${out}`) })
+  io.stdout.write(`manifest written to ${out} (${manifest.size} bytes, ${manifest.pieceHashes.length} pieces)\n${manifest.contentId}\n`)
+}
+
+export async function get (argv: string[], io: Io): Promise<void> {
+  const { values, positionals } = parse(argv, {
+    out: { type: 'string' },
+    trust: { type: 'string', multiple: true },
+    cache: { type: 'string' },
+    json: { type: 'boolean' }
+  }, 1)
+  const json = values.json === true
+  const started = performance.now()
+  const manifestPath = positionals[0]
+  if (manifestPath === undefined) throw new UsageError('get needs a MANIFEST file')
+  const out = required(values, 'out')
+  const trustedKeys = await resolveTrust((values.trust as string[] | undefined) ?? [])
+  const bytes = await readFile(manifestPath).catch(() => { throw new UsageError(`cannot read manifest ${manifestPath}`) })
+  const bar = !json && io.stderr.isTTY ? new ProgressBar(io.stderr) : undefined
+  let result
+  try {
+    result = await downloadFile({
+      manifest: new Uint8Array(bytes),
+      trustedKeys,
+      out,
+      ...(typeof values.cache === 'string' ? { cacheDir: values.cache } : {}),
+      signal: io.signal,
+      ...(bar !== undefined ? { onProgress: p => { bar.update(p) } } : {})
+    })
+  } finally {
+    bar?.done()
+  }
+  if (json) {
+    io.stdout.write(JSON.stringify({
+      ok: true,
+      contentId: result.contentId,
+      size: result.size,
+      out: result.out,
+      bytesFromHttp: result.bytesFromHttp,
+      bytesFromPeers: result.bytesFromPeers,
+      piecesRejected: result.piecesRejected,
+      peersBanned: result.peersBanned,
+      piecesReused: result.piecesReused,
+      durationMs: Math.round(performance.now() - started)
+    }) + '\n')
+  } else {
+    const secs = (performance.now() - started) / 1000
+    io.stdout.write(`verified ${result.out}: ${formatBytes(result.size)} in ${secs.toFixed(1)} s (http ${formatBytes(result.bytesFromHttp)}, peers ${formatBytes(result.bytesFromPeers)}, reused ${result.piecesReused} pieces, ${result.piecesRejected} rejected)\n`)
+  }
+}

@@ -1,0 +1,329 @@
+/**
+ * The download scheduler: one owner of a download's state. It asks sources
+ * for pieces (peers: rarest first; HTTP: coalesced runs), pushes every piece
+ * through the store's choke point, strikes sources whose pieces fail the hash,
+ * re-queues what failed, and fails in bounded time with PIECE_UNAVAILABLE when
+ * no usable source is left for a missing piece.
+ *
+ * State changes happen in synchronous sections; tasks report back and wake the
+ * loop, which is the only place that starts new work.
+ */
+import { AbortedError, DoswarmError, PieceUnavailableError, ProtocolError } from '../errors.js'
+import { pieceCount, pieceLength, type Manifest } from '../manifest/types.js'
+import type { PieceSource } from '../source/index.js'
+import type { Bitfield } from '../util/bitfield.js'
+import { SourceHealth, type SourceHealthInit } from './health.js'
+import { PiecePicker } from './picker.js'
+
+/** Largest coalesced HTTP range. @default 16 MiB */
+export const DEFAULT_MAX_RANGE_BYTES = 16 * 1024 * 1024
+/** Concurrent fetches on an HTTP source that does not say. @default 4 */
+export const DEFAULT_HTTP_CONCURRENCY = 4
+/** Concurrent requests on a peer that does not say. @default 4 */
+export const DEFAULT_PEER_CONCURRENCY = 4
+/** Pieces a task may hand to the store before waiting for them to be durable. @default 8 */
+export const DEFAULT_MAX_PENDING_PUTS = 8
+
+/** What the scheduler needs of the store (see src/store). */
+export interface StoreLike {
+  readonly manifest: Manifest
+  readonly have: Bitfield
+  readonly complete: boolean
+  put: (index: number, bytes: Uint8Array, signal?: AbortSignal) => Promise<{ ok: true, duplicate: boolean } | { ok: false, reason: 'length' | 'hash' }>
+}
+
+/**
+ * Swarm policy hooks. The standalone HTTP download uses none of them; the swarm
+ * uses them to hold HTTP back while peers may deliver (http-delay, claims).
+ */
+export interface DownloadPolicy {
+  /** May piece `index` be fetched from HTTP now? @default always */
+  mayUseHttp?: (index: number) => boolean
+  /** Pieces about to be fetched from HTTP (announce a claim). */
+  onHttpFetch?: (indices: number[]) => void
+  /** Is the swarm still expecting a source for the pieces nobody can serve now? */
+  waiting?: () => boolean
+}
+
+export interface SourceStats { id: string, kind: string, bytes: number, pieces: number, rejected: number, banned: boolean }
+
+export interface DownloadStats {
+  contentId: string
+  size: number
+  bytesFromHttp: number
+  bytesFromPeers: number
+  piecesRejected: number
+  peersBanned: number
+  /** pieces already verified in the cache when the download started */
+  piecesReused: number
+  durationMs: number
+  sources: SourceStats[]
+}
+
+export interface DownloadProgress {
+  have: number
+  pieces: number
+  bytesDone: number
+  size: number
+  bytesFromHttp: number
+  bytesFromPeers: number
+  piecesRejected: number
+  sources: number
+}
+
+export interface DownloaderInit {
+  store: StoreLike
+  sources?: PieceSource[]
+  policy?: DownloadPolicy
+  health?: SourceHealthInit
+  /** @default DEFAULT_MAX_RANGE_BYTES */
+  maxRangeBytes?: number
+  /** @default DEFAULT_MAX_PENDING_PUTS */
+  maxPendingPuts?: number
+  random?: () => number
+  onProgress?: (p: DownloadProgress) => void
+  /** A source was banned for bad pieces (the swarm disconnects it). */
+  onBan?: (source: PieceSource) => void
+  /** How often the loop re-checks policy while it waits. @default 200 */
+  pollMs?: number
+}
+
+interface Task { source: PieceSource, pieces: Set<number>, abort: AbortController }
+
+export class Downloader {
+  readonly #store: StoreLike
+  readonly #manifest: Manifest
+  readonly #sources = new Map<string, PieceSource>()
+  readonly #health: SourceHealth
+  readonly #picker: PiecePicker
+  readonly #policy: DownloadPolicy
+  readonly #init: DownloaderInit
+  readonly #inflight = new Map<number, number>()
+  readonly #tasks = new Set<Task>()
+  readonly #stats = new Map<string, SourceStats>()
+  #wake: (() => void) | undefined
+  #fatal: DoswarmError | undefined
+  #bytesFromHttp = 0
+  #bytesFromPeers = 0
+  #piecesRejected = 0
+  #peersBanned = 0
+  readonly #reused: number
+
+  constructor (init: DownloaderInit) {
+    this.#init = init
+    this.#store = init.store
+    this.#manifest = init.store.manifest
+    this.#health = new SourceHealth(init.health)
+    this.#picker = new PiecePicker(pieceCount(this.#manifest), init.random)
+    this.#policy = init.policy ?? {}
+    this.#reused = init.store.have.count
+    for (const s of init.sources ?? []) this.addSource(s)
+  }
+
+  /** The picker, so the swarm can feed it peer availability. */
+  get picker (): PiecePicker { return this.#picker }
+  get health (): SourceHealth { return this.#health }
+
+  addSource (source: PieceSource): void {
+    this.#sources.set(source.id, source)
+    if (!this.#stats.has(source.id)) this.#stats.set(source.id, { id: source.id, kind: source.kind, bytes: 0, pieces: 0, rejected: 0, banned: false })
+    this.#poke()
+  }
+
+  removeSource (id: string): void {
+    this.#sources.delete(id)
+    for (const t of this.#tasks) if (t.source.id === id) t.abort.abort(new AbortedError('source removed'))
+    this.#poke()
+  }
+
+  /** Wake the loop: something changed (a peer announced a piece, a claim expired…). */
+  poke (): void { this.#poke() }
+
+  #poke (): void { const w = this.#wake; this.#wake = undefined; w?.() }
+
+  /** Run until every piece is durable in the store; resolves with the stats. */
+  async run (signal?: AbortSignal): Promise<DownloadStats> {
+    const started = performance.now()
+    const onAbort = (): void => { this.#poke() }
+    signal?.addEventListener('abort', onAbort)
+    try {
+      while (!this.#store.complete) {
+        if (signal?.aborted === true) throw new AbortedError()
+        if (this.#fatal !== undefined) throw this.#fatal
+        this.#fill(signal)
+        if (this.#tasks.size === 0 && !this.#store.complete) {
+          if (this.#policy.waiting?.() !== true) throw this.#unavailable()
+        }
+        await new Promise<void>(resolve => {
+          this.#wake = resolve
+          if (this.#tasks.size === 0 || this.#policy.waiting !== undefined) setTimeout(() => { this.#poke() }, this.#init.pollMs ?? 200).unref?.()
+        })
+      }
+      return this.stats(performance.now() - started)
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+      for (const t of this.#tasks) t.abort.abort(new AbortedError())
+    }
+  }
+
+  stats (durationMs = 0): DownloadStats {
+    return {
+      contentId: this.#manifest.contentId,
+      size: this.#manifest.size,
+      bytesFromHttp: this.#bytesFromHttp,
+      bytesFromPeers: this.#bytesFromPeers,
+      piecesRejected: this.#piecesRejected,
+      peersBanned: this.#peersBanned,
+      piecesReused: this.#reused,
+      durationMs: Math.round(durationMs),
+      sources: [...this.#stats.values()].map(s => ({ ...s }))
+    }
+  }
+
+  progress (): DownloadProgress {
+    const have = this.#store.have
+    let bytesDone = have.count * this.#manifest.pieceSize
+    if (have.get(have.length - 1)) bytesDone -= this.#manifest.pieceSize - pieceLength(this.#manifest, have.length - 1)
+    return {
+      have: have.count,
+      pieces: have.length,
+      bytesDone,
+      size: this.#manifest.size,
+      bytesFromHttp: this.#bytesFromHttp,
+      bytesFromPeers: this.#bytesFromPeers,
+      piecesRejected: this.#piecesRejected,
+      sources: [...this.#sources.keys()].filter(id => this.#health.usable(id)).length
+    }
+  }
+
+  #unavailable (): PieceUnavailableError {
+    const have = this.#store.have
+    const missing = have.missing()
+    const first = missing[0] ?? 0
+    const reasons = [...this.#sources.values()].map(s => {
+      const why = this.#health.isBanned(s.id) ? 'banned for bad pieces' : (this.#health.lastError(s.id) ?? (this.#health.mayAsk(s.id, first) ? 'cannot serve it' : 'sent a bad copy'))
+      return `${s.id}: ${why}`
+    })
+    return new PieceUnavailableError(first, `no source can deliver a verified copy of piece ${first} (${missing.length} pieces missing)` +
+      (reasons.length > 0 ? `; ${reasons.join('; ')}` : '; no sources'))
+  }
+
+  #fill (signal?: AbortSignal): void {
+    const have = this.#store.have
+    const maxRun = Math.max(1, Math.floor((this.#init.maxRangeBytes ?? DEFAULT_MAX_RANGE_BYTES) / this.#manifest.pieceSize))
+    // peers first: the origin is the source of last resort
+    const ordered = [...this.#sources.values()].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'peer' ? -1 : 1))
+    for (const source of ordered) {
+      if (!this.#health.usable(source.id)) continue
+      const limit = source.maxConcurrent ?? (source.kind === 'http' ? DEFAULT_HTTP_CONCURRENCY : DEFAULT_PEER_CONCURRENCY)
+      let running = 0
+      for (const t of this.#tasks) if (t.source === source) running++
+      while (running < limit) {
+        const ctx = {
+          have: (i: number) => have.get(i),
+          inflight: (i: number) => this.#inflight.get(i) ?? 0,
+          eligible: (i: number) => source.has(i) && this.#health.mayAsk(source.id, i) &&
+            !this.#taskHas(source, i) &&
+            (source.kind !== 'http' || (this.#policy.mayUseHttp?.(i) ?? true))
+        }
+        let run: { first: number, count: number } | undefined
+        if (source.kind === 'http') {
+          run = this.#picker.pickRun(ctx, maxRun)
+        } else {
+          const i = this.#picker.pickRarest(ctx)
+          if (i !== undefined) run = { first: i, count: 1 }
+        }
+        if (run === undefined) break
+        this.#start(source, run.first, run.count, signal)
+        running++
+      }
+    }
+  }
+
+  #taskHas (source: PieceSource, i: number): boolean {
+    for (const t of this.#tasks) if (t.source === source && t.pieces.has(i)) return true
+    return false
+  }
+
+  #start (source: PieceSource, first: number, count: number, signal?: AbortSignal): void {
+    const abort = new AbortController()
+    const task: Task = { source, pieces: new Set(), abort }
+    for (let i = first; i < first + count; i++) {
+      task.pieces.add(i)
+      this.#inflight.set(i, (this.#inflight.get(i) ?? 0) + 1)
+    }
+    this.#tasks.add(task)
+    if (source.kind === 'http') this.#policy.onHttpFetch?.([...task.pieces])
+    const taskSignal = signal === undefined ? abort.signal : AbortSignal.any([signal, abort.signal])
+    void this.#runTask(task, first, count, taskSignal)
+  }
+
+  #release (task: Task, i: number): void {
+    if (!task.pieces.delete(i)) return
+    const n = (this.#inflight.get(i) ?? 1) - 1
+    if (n <= 0) this.#inflight.delete(i); else this.#inflight.set(i, n)
+  }
+
+  async #runTask (task: Task, first: number, count: number, signal: AbortSignal): Promise<void> {
+    const { source } = task
+    const pending: Array<Promise<void>> = []
+    const maxPending = this.#init.maxPendingPuts ?? DEFAULT_MAX_PENDING_PUTS
+    let expected = first
+    try {
+      for await (const { index, bytes } of source.fetch(first, count, signal)) {
+        if (index !== expected || index >= first + count) throw new ProtocolError(`${source.id} sent piece ${index}, expected ${expected}`)
+        expected++
+        const p = this.#accept(task, index, bytes, signal).finally(() => { this.#release(task, index); this.#poke() })
+        pending.push(p)
+        if (pending.length >= maxPending) await pending.shift()
+        if (!this.#health.usable(source.id)) break
+      }
+      await Promise.all(pending)
+      if (expected < first + count && !signal.aborted && this.#health.usable(source.id)) {
+        this.#health.failure(source.id, `ended after ${expected - first} of ${count} pieces`)
+      }
+    } catch (err) {
+      await Promise.allSettled(pending)
+      if (!signal.aborted && this.#fatal === undefined) {
+        const fatal = err instanceof DoswarmError && err.code === 'ORIGIN_FAILED' && (err as { retryable?: boolean }).retryable === false
+        this.#health.failure(source.id, (err as Error)?.message ?? String(err), fatal)
+      }
+    } finally {
+      for (const i of [...task.pieces]) this.#release(task, i)
+      this.#tasks.delete(task)
+      this.#poke()
+    }
+  }
+
+  async #accept (task: Task, index: number, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
+    const { source } = task
+    if (this.#store.have.get(index)) return
+    let result
+    try {
+      result = await this.#store.put(index, bytes, signal)
+    } catch (err) {
+      if (err instanceof DoswarmError && (err.code === 'DISK_FULL' || err.code === 'STORE_IO')) this.#fatal ??= err
+      throw err
+    }
+    const st = this.#stats.get(source.id)
+    if (result.ok) {
+      this.#health.success(source.id)
+      if (result.duplicate) return
+      const n = bytes.length
+      if (source.kind === 'http') this.#bytesFromHttp += n; else this.#bytesFromPeers += n
+      if (st !== undefined) { st.bytes += n; st.pieces++ }
+      // endgame: other requests for this piece are now pointless
+      for (const t of this.#tasks) if (t !== task && t.pieces.has(index) && t.source.kind === 'peer' && t.pieces.size === 1) t.abort.abort(new AbortedError('piece arrived elsewhere'))
+      this.#init.onProgress?.(this.progress())
+      return
+    }
+    this.#piecesRejected++
+    if (st !== undefined) st.rejected++
+    if (this.#health.badPiece(source.id, index)) {
+      if (st !== undefined) st.banned = true
+      if (source.kind === 'peer') this.#peersBanned++
+      for (const t of this.#tasks) if (t.source === source) t.abort.abort(new AbortedError('source banned'))
+      this.#init.onBan?.(source)
+    }
+  }
+}

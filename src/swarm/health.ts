@@ -1,0 +1,85 @@
+/**
+ * Source health, a pure policy. Two different things go wrong with sources:
+ * - integrity: a source delivered bytes that failed the piece hash. Never ask
+ *   it for that piece again; after `banThreshold` bad pieces it is banned
+ *   (THREATS T1: each bad source costs at most banThreshold·pieceSize).
+ *   Pieces come whole from one source, so the sender is always the sole
+ *   source of a bad piece and every bad piece counts fully.
+ * - availability: a fetch failed (timeout, reset, 5xx after retries). After
+ *   `maxConsecutiveFailures` failures in a row the source is retired for
+ *   this download; any success resets the count.
+ */
+/** Bad pieces after which a source is banned. @default 2 */
+export const DEFAULT_BAN_THRESHOLD = 2
+/** Failed fetches in a row after which a source is retired. @default 3 */
+export const DEFAULT_MAX_CONSECUTIVE_FAILURES = 3
+
+export interface SourceHealthInit {
+  banThreshold?: number
+  maxConsecutiveFailures?: number
+}
+
+interface Record {
+  badPieces: Set<number>
+  failuresInRow: number
+  banned: boolean
+  retired: boolean
+  lastError?: string
+}
+
+export class SourceHealth {
+  readonly banThreshold: number
+  readonly maxConsecutiveFailures: number
+  readonly #sources = new Map<string, Record>()
+
+  constructor (init: SourceHealthInit = {}) {
+    this.banThreshold = init.banThreshold ?? DEFAULT_BAN_THRESHOLD
+    this.maxConsecutiveFailures = init.maxConsecutiveFailures ?? DEFAULT_MAX_CONSECUTIVE_FAILURES
+    if (!Number.isInteger(this.banThreshold) || this.banThreshold < 1) throw new RangeError('banThreshold must be an integer ≥ 1')
+    if (!Number.isInteger(this.maxConsecutiveFailures) || this.maxConsecutiveFailures < 1) throw new RangeError('maxConsecutiveFailures must be an integer ≥ 1')
+  }
+
+  #get (id: string): Record {
+    let r = this.#sources.get(id)
+    if (r === undefined) { r = { badPieces: new Set(), failuresInRow: 0, banned: false, retired: false }; this.#sources.set(id, r) }
+    return r
+  }
+
+  /** Record a piece from `id` that failed its hash. Returns true if this bans the source. */
+  badPiece (id: string, index: number): boolean {
+    const r = this.#get(id)
+    r.badPieces.add(index)
+    if (!r.banned && r.badPieces.size >= this.banThreshold) { r.banned = true; return true }
+    return false
+  }
+
+  /** Record a failed fetch. Returns true if this retires the source. */
+  failure (id: string, reason: string, fatal = false): boolean {
+    const r = this.#get(id)
+    r.failuresInRow++
+    r.lastError = reason
+    if (!r.retired && (fatal || r.failuresInRow >= this.maxConsecutiveFailures)) { r.retired = true; return true }
+    return false
+  }
+
+  /** Record a verified piece from `id`. */
+  success (id: string): void { this.#get(id).failuresInRow = 0 }
+
+  /** May `id` be asked for anything at all? */
+  usable (id: string): boolean {
+    const r = this.#sources.get(id)
+    return r === undefined || (!r.banned && !r.retired)
+  }
+
+  /** May `id` be asked for piece `index`? */
+  mayAsk (id: string, index: number): boolean {
+    const r = this.#sources.get(id)
+    return r === undefined || (!r.banned && !r.retired && !r.badPieces.has(index))
+  }
+
+  isBanned (id: string): boolean { return this.#sources.get(id)?.banned === true }
+  badPieceCount (id: string): number { return this.#sources.get(id)?.badPieces.size ?? 0 }
+  lastError (id: string): string | undefined { return this.#sources.get(id)?.lastError }
+  /** Ids of banned sources. */
+  banned (): string[] { return [...this.#sources].filter(([, r]) => r.banned).map(([id]) => id) }
+}

@@ -1,0 +1,139 @@
+/**
+ * Coordinated origin fallback: the rule that makes a LAN ask the HTTP origin
+ * for each piece about once. Pure — time and peer views are passed in.
+ *
+ * A node may fetch piece i from HTTP only when all of these hold:
+ *  1. no connected peer holds i (then it is asked of that peer instead);
+ *  2. no peer holds a live CLAIM on i (a peer announced it is fetching i from
+ *     HTTP; we wait for its HAVE; claims expire after their TTL, or when the
+ *     claimer disconnects or RELEASEs);
+ *  3. the settle time after start has passed, so peers had a chance to connect
+ *     and say what they hold and claim (skipped when no peer can ever appear);
+ *  4. this node owns i's block among the downloading nodes it knows
+ *     (rendezvous hashing over node ids, blocks of `blockPieces` consecutive
+ *     pieces so that owned pieces still coalesce into long Range requests) —
+ *     or i has gone unclaimed for `httpDelayMs` past the settle time, in case
+ *     its owner never fetches it.
+ * Nodes that start together therefore split the file at the origin by blocks
+ * and trade the rest.
+ */
+import { createHash } from 'node:crypto'
+
+/** Pieces per ownership block (matches a 16 MiB range of 1 MiB pieces). @default 16 */
+export const DEFAULT_BLOCK_PIECES = 16
+/** Wait after start before any HTTP fetch while peers may still connect. @default 1000 */
+export const DEFAULT_SETTLE_MS = 1000
+/** Extra wait before fetching a piece another node owns but has not claimed. @default 5000 */
+export const DEFAULT_HTTP_DELAY_MS = 5000
+/** Lifetime of a claim we announce and of claims we accept. @default 30000 */
+export const DEFAULT_CLAIM_TTL_MS = 30_000
+
+export interface OriginCoordinatorInit {
+  selfId: string
+  pieceCount: number
+  blockPieces?: number
+  settleMs?: number
+  httpDelayMs?: number
+  now: () => number
+}
+
+export class OriginCoordinator {
+  readonly selfId: string
+  readonly blockPieces: number
+  readonly settleMs: number
+  readonly httpDelayMs: number
+  readonly #now: () => number
+  readonly #startedAt: number
+  /** piece → (peer → expiry) */
+  readonly #claims = new Map<number, Map<string, number>>()
+  /** downloading peers we know of (they take part in ownership) */
+  readonly #downloaders = new Set<string>()
+  /** block → owner, cleared whenever the set of downloaders changes */
+  readonly #ownerCache = new Map<number, string>()
+
+  constructor (init: OriginCoordinatorInit) {
+    this.selfId = init.selfId
+    this.blockPieces = init.blockPieces ?? DEFAULT_BLOCK_PIECES
+    this.settleMs = init.settleMs ?? DEFAULT_SETTLE_MS
+    this.httpDelayMs = init.httpDelayMs ?? DEFAULT_HTTP_DELAY_MS
+    this.#now = init.now
+    this.#startedAt = init.now()
+    if (!Number.isInteger(this.blockPieces) || this.blockPieces < 1) throw new RangeError('blockPieces must be ≥ 1')
+    if (!(this.settleMs >= 0) || !(this.httpDelayMs >= 0)) throw new RangeError('delays must be ≥ 0')
+  }
+
+  /** A peer that still downloads this content joined (or left, with false). */
+  setDownloader (peerId: string, downloading: boolean): void {
+    const had = this.#downloaders.has(peerId)
+    if (downloading && !had) this.#downloaders.add(peerId)
+    else if (!downloading && had) this.#downloaders.delete(peerId)
+    else return
+    this.#ownerCache.clear()
+  }
+
+  /** A peer went away: forget its claims and its share of ownership. */
+  peerGone (peerId: string): void {
+    this.setDownloader(peerId, false)
+    for (const [i, m] of this.#claims) { m.delete(peerId); if (m.size === 0) this.#claims.delete(i) }
+  }
+
+  claim (peerId: string, indices: readonly number[], ttlMs: number): void {
+    const until = this.#now() + ttlMs
+    for (const i of indices) {
+      let m = this.#claims.get(i)
+      if (m === undefined) { m = new Map(); this.#claims.set(i, m) }
+      m.set(peerId, until)
+    }
+  }
+
+  release (peerId: string, indices: readonly number[]): void {
+    for (const i of indices) {
+      const m = this.#claims.get(i)
+      m?.delete(peerId)
+      if (m?.size === 0) this.#claims.delete(i)
+    }
+  }
+
+  /** True when a peer holds an unexpired claim on piece i. */
+  claimed (i: number): boolean {
+    const m = this.#claims.get(i)
+    if (m === undefined) return false
+    const now = this.#now()
+    for (const [p, until] of m) if (until <= now) m.delete(p)
+    if (m.size === 0) { this.#claims.delete(i); return false }
+    return true
+  }
+
+  /** Node id that owns piece i's block among us and the downloading peers. */
+  owner (i: number): string {
+    const block = Math.floor(i / this.blockPieces)
+    const cached = this.#ownerCache.get(block)
+    if (cached !== undefined) return cached
+    let best = this.selfId
+    let bestScore = score(this.selfId, block)
+    for (const p of this.#downloaders) {
+      const s = score(p, block)
+      if (s > bestScore || (s === bestScore && p < best)) { best = p; bestScore = s }
+    }
+    this.#ownerCache.set(block, best)
+    return best
+  }
+
+  /**
+   * The rule above, minus condition 1 (the scheduler checks peer holdings).
+   * `alone` is true when no peer can ever appear (no discovery, no static peers).
+   */
+  mayFetch (i: number, alone = false): boolean {
+    if (this.claimed(i)) return false
+    if (alone) return true
+    const since = this.#now() - this.#startedAt
+    if (since < this.settleMs) return false
+    if (this.owner(i) === this.selfId) return true
+    return since >= this.settleMs + this.httpDelayMs
+  }
+}
+
+function score (peerId: string, block: number): number {
+  const h = createHash('sha256').update(peerId).update(':').update(String(block)).digest()
+  return h.readUInt32BE(0) * 0x200000 + (h.readUInt32BE(4) >>> 11)
+}

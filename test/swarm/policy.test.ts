@@ -1,0 +1,118 @@
+import test from 'node:test'
+import assert from 'node:assert/strict'
+import { PiecePicker, type PickContext } from '../../src/swarm/picker.js'
+import { SourceHealth } from '../../src/swarm/health.js'
+
+function ctx (have: Set<number>, inflight: Map<number, number>, eligible: (i: number) => boolean = () => true): PickContext {
+  return { have: i => have.has(i), inflight: i => inflight.get(i) ?? 0, eligible }
+}
+
+test('pickRun coalesces consecutive free pieces from the random start and caps the run', () => {
+  const p = new PiecePicker(20, () => 0) // start at 0
+  const have = new Set([0, 1, 5])
+  const inflight = new Map([[8, 1]])
+  assert.deepEqual(p.pickRun(ctx(have, inflight), 16), { first: 2, count: 3 })
+  assert.deepEqual(p.pickRun(ctx(new Set(), new Map()), 4), { first: 0, count: 4 })
+  // a run never wraps past the last piece
+  const q = new PiecePicker(20, () => 0.9) // start at 18
+  assert.deepEqual(q.pickRun(ctx(new Set(), new Map()), 8), { first: 18, count: 2 })
+  // ineligible pieces (policy says not from HTTP yet) break runs
+  assert.deepEqual(p.pickRun(ctx(new Set(), new Map(), i => i % 3 !== 1), 8), { first: 0, count: 1 })
+  assert.equal(p.pickRun(ctx(new Set(Array.from({ length: 20 }, (_, i) => i)), new Map()), 8), undefined)
+})
+
+test('random starts spread nodes over different parts of the file', () => {
+  const starts = new Set<number>()
+  for (const r of [0.05, 0.3, 0.55, 0.8]) starts.add(new PiecePicker(100, () => r).pickRun(ctx(new Set(), new Map()), 4)!.first)
+  assert.equal(starts.size, 4)
+})
+
+test('pickRarest prefers the piece fewest peers hold and falls back to endgame duplicates', () => {
+  const p = new PiecePicker(6, () => 0)
+  for (const i of [0, 1, 2, 3, 4, 5]) p.addAvailable(i)
+  for (const i of [0, 1, 2, 4, 5]) p.addAvailable(i)
+  assert.equal(p.pickRarest(ctx(new Set(), new Map())), 3)
+  p.removeAvailable(0); p.removeAvailable(0)
+  assert.equal(p.pickRarest(ctx(new Set(), new Map())), 0)
+  // not eligible (peer lacks it) is skipped
+  assert.equal(p.pickRarest(ctx(new Set(), new Map(), i => i !== 0)), 3)
+  // endgame: everything missing is in flight → least-loaded duplicate under the cap
+  const inflight = new Map([[4, 2], [5, 1]])
+  assert.equal(p.pickRarest(ctx(new Set([0, 1, 2, 3]), inflight)), 5)
+  assert.equal(p.pickRarest(ctx(new Set([0, 1, 2, 3]), new Map([[4, 2], [5, 2]]))), undefined)
+})
+
+test('ban policy: a bad piece is never asked again from its sender; the second bans it', () => {
+  const h = new SourceHealth()
+  assert.equal(h.banThreshold, 2)
+  assert.equal(h.badPiece('peer:a', 7), false)
+  assert.equal(h.mayAsk('peer:a', 7), false)
+  assert.equal(h.mayAsk('peer:a', 8), true)
+  assert.equal(h.mayAsk('peer:b', 7), true)
+  assert.equal(h.badPiece('peer:a', 7), false, 'the same piece twice is still one bad piece')
+  assert.equal(h.badPiece('peer:a', 9), true)
+  assert.equal(h.usable('peer:a'), false)
+  assert.equal(h.isBanned('peer:a'), true)
+  assert.deepEqual(h.banned(), ['peer:a'])
+  assert.throws(() => new SourceHealth({ banThreshold: 0 }), RangeError)
+})
+
+test('availability failures retire a source after three in a row; success resets; fatal retires at once', () => {
+  const h = new SourceHealth()
+  h.failure('http:x', 'reset'); h.failure('http:x', 'reset')
+  h.success('http:x')
+  h.failure('http:x', 'reset'); h.failure('http:x', 'reset')
+  assert.equal(h.usable('http:x'), true)
+  assert.equal(h.failure('http:x', 'stall'), true)
+  assert.equal(h.usable('http:x'), false)
+  assert.equal(h.lastError('http:x'), 'stall')
+  assert.equal(h.failure('http:y', '404', true), true)
+  assert.equal(h.usable('http:y'), false)
+})
+
+test('origin coordination: owners split blocks, claims hold others back, delays expire', async () => {
+  const { OriginCoordinator } = await import('../../src/swarm/origin-coord.js')
+  let now = 0
+  const ids = ['peerA', 'peerB', 'peerC', 'peerD']
+  const coords = ids.map(selfId => new OriginCoordinator({ selfId, pieceCount: 1600, blockPieces: 16, settleMs: 1000, httpDelayMs: 5000, now: () => now }))
+  for (const c of coords) for (const p of ids) if (p !== c.selfId) c.setDownloader(p, true)
+  // every block has exactly one owner and all nodes agree on it
+  const counts = new Map<string, number>()
+  for (let block = 0; block < 100; block++) {
+    const owners = new Set(coords.map(c => c.owner(block * 16)))
+    assert.equal(owners.size, 1)
+    const o = [...owners][0]
+    counts.set(o, (counts.get(o) ?? 0) + 1)
+    // pieces of one block share the owner, so owned runs coalesce
+    assert.equal(coords[0].owner(block * 16 + 15), o)
+  }
+  for (const id of ids) assert.ok((counts.get(id) ?? 0) > 10, `${id} owns ${counts.get(id)} of 100 blocks`)
+  // nothing from HTTP while settling, unless alone
+  const a = coords[0]
+  assert.equal(a.mayFetch(0), false)
+  assert.equal(a.mayFetch(0, true), true)
+  now = 1000
+  const mine = Array.from({ length: 1600 }, (_, i) => i).filter(i => a.owner(i) === 'peerA')
+  const theirs = Array.from({ length: 1600 }, (_, i) => i).filter(i => a.owner(i) !== 'peerA')
+  assert.equal(a.mayFetch(mine[0]), true)
+  assert.equal(a.mayFetch(theirs[0]), false)
+  // a claim holds even an owned piece back, until it expires or is released
+  a.claim('peerB', [mine[0], mine[1]], 30_000)
+  assert.equal(a.mayFetch(mine[0]), false)
+  a.release('peerB', [mine[1]])
+  assert.equal(a.mayFetch(mine[1]), true)
+  now = 31_001
+  assert.equal(a.mayFetch(mine[0]), true)
+  // after the delay, pieces owned by others become fair game
+  assert.equal(a.mayFetch(theirs[0]), true)
+  // a departed peer's blocks move to the remaining nodes
+  now = 2000
+  const b = new OriginCoordinator({ selfId: 'peerA', pieceCount: 1600, now: () => now, settleMs: 0 })
+  b.setDownloader('peerB', true)
+  const ownedByB = Array.from({ length: 1600 }, (_, i) => i).filter(i => b.owner(i) === 'peerB')
+  assert.ok(ownedByB.length > 0)
+  b.claim('peerB', [ownedByB[0]], 30_000)
+  b.peerGone('peerB')
+  assert.equal(b.owner(ownedByB[0]), 'peerA')
+  assert.equal(b.claimed(ownedByB[0]), false)
+})
