@@ -20,6 +20,9 @@ export type ErrorCode =
   | 'ABORTED'
   | 'PROTOCOL_VIOLATION'
   | 'PORT_IN_USE'
+  | 'FILE_HASH_MISMATCH'
+  | 'PIECE_NOT_HELD'
+  | 'STORE_INCOMPLETE'
 
 export class DoswarmError extends Error {
   readonly code: ErrorCode
@@ -89,6 +92,22 @@ export class StoreIoError extends DoswarmError {
 /** ENOSPC while writing a piece, a checkpoint or the output. */
 export class DiskFullError extends DoswarmError {
   constructor (message: string, options?: { cause?: unknown }) { super('DISK_FULL', message, options) }
+}
+/** The assembled file does not hash to the manifest's fileHash; nothing was placed at the output path. */
+export class FileHashMismatchError extends DoswarmError {
+  constructor (message: string) { super('FILE_HASH_MISMATCH', message) }
+}
+/** The store was asked for a piece it does not hold verified and durable. */
+export class PieceNotHeldError extends DoswarmError {
+  readonly piece: number
+  constructor (piece: number, message = `piece ${piece} is not held`) {
+    super('PIECE_NOT_HELD', message)
+    this.piece = piece
+  }
+}
+/** An operation needs every piece durable (e.g. finalize) but some are missing. */
+export class StoreIncompleteError extends DoswarmError {
+  constructor (message: string) { super('STORE_INCOMPLETE', message) }
 }
 /** The operation was cancelled through its AbortSignal. */
 export class AbortedError extends DoswarmError {

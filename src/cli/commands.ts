@@ -2,7 +2,8 @@ import { readFile, stat, writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { UsageError, toStoreError } from '../errors.js'
 import { createManifest, generateKey, privateKeyFromPem, checkOriginUrl, checkPieceSize } from '../manifest/index.js'
-import { downloadFile } from '../node/get.js'
+import { createNode, type NodeInit } from '../node/node.js'
+import { parseStaticPeer } from '../node/libp2p.js'
 import { atomicWriteFile } from '../util/atomic-write.js'
 import { parse, parseExpiry, parseIntOption, required, resolveTrust } from './args.js'
 import { ProgressBar, formatBytes } from './progress.js'
@@ -71,12 +72,48 @@ export async function publish (argv: string[], io: Io): Promise<void> {
   io.stdout.write(`manifest written to ${out} (${manifest.size} bytes, ${manifest.pieceHashes.length} pieces)\n${manifest.contentId}\n`)
 }
 
+/** Options shared by every command that runs a node. */
+const NODE_OPTIONS = {
+  cache: { type: 'string' },
+  listen: { type: 'string', multiple: true },
+  peer: { type: 'string', multiple: true },
+  'no-mdns': { type: 'boolean' },
+  'http-delay': { type: 'string' },
+  'http-only': { type: 'boolean' }
+} as const
+
+function nodeInit (values: Record<string, unknown>): NodeInit {
+  const init: NodeInit = {}
+  if (typeof values.cache === 'string') init.cacheDir = values.cache
+  const listen = values.listen as string[] | undefined
+  if (listen !== undefined) init.listen = listen
+  const peers = values.peer as string[] | undefined
+  if (peers !== undefined) { for (const p of peers) parseStaticPeer(p); init.peers = peers }
+  if (values['no-mdns'] === true) init.mdns = false
+  if (values['http-only'] === true) init.httpOnly = true
+  if (typeof values['http-delay'] === 'string') {
+    const secs = Number(values['http-delay'])
+    if (!Number.isFinite(secs) || secs < 0) throw new UsageError(`--http-delay ${values['http-delay']}: seconds ≥ 0 expected`)
+    init.httpDelayMs = secs * 1000
+  }
+  return init
+}
+
+/** Resolve when the process is told to stop. */
+function untilStopped (signal: AbortSignal): Promise<void> {
+  return new Promise(resolve => {
+    if (signal.aborted) { resolve(); return }
+    signal.addEventListener('abort', () => { resolve() }, { once: true })
+  })
+}
+
 export async function get (argv: string[], io: Io): Promise<void> {
   const { values, positionals } = parse(argv, {
+    ...NODE_OPTIONS,
     out: { type: 'string' },
     trust: { type: 'string', multiple: true },
-    cache: { type: 'string' },
-    json: { type: 'boolean' }
+    json: { type: 'boolean' },
+    seed: { type: 'boolean' }
   }, 1)
   const json = values.json === true
   const started = performance.now()
@@ -85,35 +122,73 @@ export async function get (argv: string[], io: Io): Promise<void> {
   const out = required(values, 'out')
   const trustedKeys = await resolveTrust((values.trust as string[] | undefined) ?? [])
   const bytes = await readFile(manifestPath).catch(() => { throw new UsageError(`cannot read manifest ${manifestPath}`) })
+  const node = createNode(nodeInit(values))
   const bar = !json && io.stderr.isTTY ? new ProgressBar(io.stderr) : undefined
-  let result
   try {
-    result = await downloadFile({
-      manifest: new Uint8Array(bytes),
-      trustedKeys,
-      out,
-      ...(typeof values.cache === 'string' ? { cacheDir: values.cache } : {}),
-      signal: io.signal,
-      ...(bar !== undefined ? { onProgress: p => { bar.update(p) } } : {})
-    })
+    let result
+    try {
+      result = await node.download(new Uint8Array(bytes), {
+        trustedKeys,
+        out,
+        signal: io.signal,
+        ...(bar !== undefined ? { onProgress: p => { bar.update(p) } } : {})
+      })
+    } finally {
+      bar?.done()
+    }
+    if (json) {
+      io.stdout.write(JSON.stringify({
+        ok: true,
+        contentId: result.contentId,
+        size: result.size,
+        out: result.out,
+        bytesFromHttp: result.bytesFromHttp,
+        bytesFromPeers: result.bytesFromPeers,
+        bytesToPeers: result.bytesToPeers,
+        piecesRejected: result.piecesRejected,
+        peersBanned: result.peersBanned,
+        piecesReused: result.piecesReused,
+        durationMs: Math.round(performance.now() - started),
+        peerId: node.peerId ?? null
+      }) + '\n')
+    } else {
+      const secs = (performance.now() - started) / 1000
+      io.stdout.write(`verified ${result.out}: ${formatBytes(result.size)} in ${secs.toFixed(1)} s (http ${formatBytes(result.bytesFromHttp)}, peers ${formatBytes(result.bytesFromPeers)}, reused ${result.piecesReused} pieces, ${result.piecesRejected} rejected, ${result.peersBanned} peers banned)\n`)
+    }
+    if (values.seed === true && node.peerId !== undefined) {
+      if (!json) io.stderr.write(`seeding as ${node.peerId} on ${node.multiaddrs.join(' ')}; Ctrl-C to stop\n`)
+      await untilStopped(io.signal)
+    }
   } finally {
-    bar?.done()
+    await node.stop()
   }
-  if (json) {
-    io.stdout.write(JSON.stringify({
-      ok: true,
-      contentId: result.contentId,
-      size: result.size,
-      out: result.out,
-      bytesFromHttp: result.bytesFromHttp,
-      bytesFromPeers: result.bytesFromPeers,
-      piecesRejected: result.piecesRejected,
-      peersBanned: result.peersBanned,
-      piecesReused: result.piecesReused,
-      durationMs: Math.round(performance.now() - started)
-    }) + '\n')
-  } else {
-    const secs = (performance.now() - started) / 1000
-    io.stdout.write(`verified ${result.out}: ${formatBytes(result.size)} in ${secs.toFixed(1)} s (http ${formatBytes(result.bytesFromHttp)}, peers ${formatBytes(result.bytesFromPeers)}, reused ${result.piecesReused} pieces, ${result.piecesRejected} rejected)\n`)
+}
+
+export async function seed (argv: string[], io: Io): Promise<void> {
+  const { values, positionals } = parse(argv, {
+    ...NODE_OPTIONS,
+    trust: { type: 'string', multiple: true },
+    json: { type: 'boolean' }
+  }, 2)
+  const [manifestPath, file] = positionals
+  if (manifestPath === undefined || file === undefined) throw new UsageError('seed needs MANIFEST and FILE')
+  if (values['http-only'] === true) throw new UsageError('seed serves peers; --http-only makes no sense here')
+  const trustedKeys = await resolveTrust((values.trust as string[] | undefined) ?? [])
+  const bytes = await readFile(manifestPath).catch(() => { throw new UsageError(`cannot read manifest ${manifestPath}`) })
+  const node = createNode(nodeInit(values))
+  try {
+    const manifest = await node.seed(new Uint8Array(bytes), file, { trustedKeys, signal: io.signal })
+    if (values.json === true) {
+      io.stdout.write(JSON.stringify({ ok: true, seeding: true, contentId: manifest.contentId, size: manifest.size, peerId: node.peerId, listen: node.multiaddrs }) + '\n')
+    } else {
+      io.stdout.write(`seeding ${manifest.contentId} (${formatBytes(manifest.size)}) as ${node.peerId ?? ''} on ${node.multiaddrs.join(' ')}; Ctrl-C to stop\n`)
+    }
+    await untilStopped(io.signal)
+    if (values.json === true) {
+      const st = node.swarm?.stats()
+      io.stdout.write(JSON.stringify({ ok: true, stopped: true, bytesToPeers: st?.bytesToPeers ?? 0, peersBanned: st?.peersBanned ?? 0 }) + '\n')
+    }
+  } finally {
+    await node.stop()
   }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import '../polyfill.js'
 import { UsageError } from '../errors.js'
-import { get, keygen, publish, type Io } from './commands.js'
+import { get, keygen, publish, seed, type Io } from './commands.js'
 import { EXIT, errorLine, exitCodeFor } from './exit-codes.js'
 
 const HELP = `doswarm — verified peer-to-peer content distribution
@@ -16,10 +16,20 @@ Usage:
       Hash FILE and write its signed manifest; the last line is its content id.
       DURATION: 30d, 12h, 90m, 3600s, 2w or an ISO date.
   doswarm get MANIFEST --out FILE --trust PUBKEY [--trust PUBKEY ...]
-              [--cache DIR] [--json]
-      Download, verify every piece and the whole file, then move it to FILE.
+              [--listen MULTIADDR ...] [--peer MULTIADDR ...] [--no-mdns]
+              [--http-delay S] [--http-only] [--seed] [--cache DIR] [--json]
+      Download from LAN peers and, as the coordinated last resort, the HTTP
+      origin; verify every piece and the whole file, then move it to FILE.
       --trust takes a key string or a file holding one. --json prints one
-      JSON line at the end.
+      JSON line at the end. --seed keeps serving until SIGINT/SIGTERM.
+  doswarm seed MANIFEST FILE --trust PUBKEY [--listen ...] [--peer ...]
+               [--no-mdns] [--cache DIR] [--json]
+      Verify a local copy of the file into the cache and serve it to peers.
+
+Node options: --listen defaults to /ip4/0.0.0.0/tcp/7680 and /ip6/::/tcp/7680;
+--peer takes a multiaddr, /p2p/<id> optional; mDNS is on unless --no-mdns;
+--http-delay S waits S seconds before fetching from the origin a piece that
+another node is expected to fetch (default 5); --http-only uses no peers.
 
 Exit codes: 0 ok, 1 download failed, 2 usage error, 3 manifest rejected,
 130 interrupted.
@@ -43,6 +53,7 @@ async function main (argv: string[]): Promise<number> {
       case 'keygen': await keygen(rest, io); break
       case 'publish': await publish(rest, io); break
       case 'get': await get(rest, io); break
+      case 'seed': await seed(rest, io); break
       default: throw new UsageError(`unknown command "${command}" (try doswarm --help)`)
     }
     return EXIT.OK

@@ -41,6 +41,8 @@ export interface DownloadPolicy {
   mayUseHttp?: (index: number) => boolean
   /** Pieces about to be fetched from HTTP (announce a claim). */
   onHttpFetch?: (indices: number[]) => void
+  /** Pieces of an HTTP fetch that ended without delivering them (withdraw the claim). */
+  onHttpRelease?: (indices: number[]) => void
   /** Is the swarm still expecting a source for the pieces nobody can serve now? */
   waiting?: () => boolean
 }
@@ -133,6 +135,21 @@ export class Downloader {
   removeSource (id: string): void {
     this.#sources.delete(id)
     for (const t of this.#tasks) if (t.source.id === id) t.abort.abort(new AbortedError('source removed'))
+    this.#poke()
+  }
+
+  /**
+   * Ban a source for breaking the protocol (malformed messages, lies about
+   * what it holds). Counted in peersBanned like a ban for bad pieces.
+   */
+  banSource (id: string, reason: string): void {
+    const source = this.#sources.get(id)
+    if (!this.#health.ban(id, reason)) return
+    const st = this.#stats.get(id)
+    if (st !== undefined) st.banned = true
+    if (source?.kind !== 'http') this.#peersBanned++
+    for (const t of this.#tasks) if (t.source.id === id) t.abort.abort(new AbortedError('source banned'))
+    if (source !== undefined) this.#init.onBan?.(source)
     this.#poke()
   }
 
@@ -274,6 +291,7 @@ export class Downloader {
         if (index !== expected || index >= first + count) throw new ProtocolError(`${source.id} sent piece ${index}, expected ${expected}`)
         expected++
         const p = this.#accept(task, index, bytes, signal).finally(() => { this.#release(task, index); this.#poke() })
+        p.catch(() => {}) // awaited below; this keeps an early failure from counting as unhandled
         pending.push(p)
         if (pending.length >= maxPending) await pending.shift()
         if (!this.#health.usable(source.id)) break
@@ -289,6 +307,8 @@ export class Downloader {
         this.#health.failure(source.id, (err as Error)?.message ?? String(err), fatal)
       }
     } finally {
+      const left = [...task.pieces].filter(i => !this.#store.have.get(i))
+      if (source.kind === 'http' && left.length > 0) this.#policy.onHttpRelease?.(left)
       for (const i of [...task.pieces]) this.#release(task, i)
       this.#tasks.delete(task)
       this.#poke()

@@ -53,6 +53,15 @@ export class SourceHealth {
     return false
   }
 
+  /** Ban `id` outright (a protocol violation). Returns true if it was not banned before. */
+  ban (id: string, reason: string): boolean {
+    const r = this.#get(id)
+    r.lastError = reason
+    if (r.banned) return false
+    r.banned = true
+    return true
+  }
+
   /** Record a failed fetch. Returns true if this retires the source. */
   failure (id: string, reason: string, fatal = false): boolean {
     const r = this.#get(id)

@@ -1,0 +1,505 @@
+/**
+ * The doswarm libp2p node: TCP + Noise + yamux + identify + ping (+ mDNS),
+ * a persistent Ed25519 identity, resource limits sized so that a swarm of
+ * ~20 nodes on one host works while one host cannot flood us (THREATS R1–R6),
+ * a connection gater the swarm bans peers through, and static peers that are
+ * redialled until they answer.
+ */
+import '../polyfill.js'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify, type Identify } from '@libp2p/identify'
+import type { ConnectionGater, Libp2p, PeerDiscovery, PeerId, PeerInfo } from '@libp2p/interface'
+import { mdns } from '@libp2p/mdns'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ping, type Ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { PortInUseError, UsageError } from '../errors.js'
+import { loadOrCreatePeerKey } from './identity.js'
+
+export { PEER_KEY_FILE, loadOrCreatePeerKey } from './identity.js'
+
+/** The default TCP port, as Windows Delivery Optimization uses. */
+export const DEFAULT_PORT = 7680
+export const DEFAULT_LISTEN: readonly string[] = Object.freeze([`/ip4/0.0.0.0/tcp/${DEFAULT_PORT}`, `/ip6/::/tcp/${DEFAULT_PORT}`])
+/** mDNS service name: only doswarm nodes answer, not every libp2p app on the LAN. */
+export const MDNS_SERVICE_TAG = '_doswarm._udp.local'
+
+/**
+ * Resource limits of the node. Defaults in {@link DEFAULT_LIMITS}; see the
+ * comments there for why each value was chosen.
+ */
+export interface P2PLimits {
+  /** connection manager: open connections before pruning starts and inbound ones are refused */
+  maxConnections: number
+  /** connection manager: new inbound connections per second from one IP address */
+  inboundConnectionThreshold: number
+  /** connection manager: inbound connections still in the Noise/yamux upgrade */
+  maxIncomingPendingConnections: number
+  /** ms an inbound connection may take to finish Noise + yamux negotiation (slowloris bound) */
+  inboundUpgradeTimeout: number
+  /** ms for one outbound dial, socket to upgraded connection */
+  dialTimeout: number
+  /** yamux: concurrent streams the remote may open on one connection (extra ones are reset) */
+  maxInboundStreams: number
+  /** yamux: concurrent streams we may open on one connection */
+  maxOutboundStreams: number
+  /** yamux: streams the remote may open before libp2p listens on a fresh connection; more kill the connection */
+  maxEarlyStreams: number
+  /** yamux: per-stream receive window ceiling (bytes a peer may send before we grant more) */
+  maxStreamWindowSize: number
+  /** per stream: bytes buffered unread before the stream is reset; ≥ 2 × window so pause() never resets */
+  maxReadBufferLength: number
+  /** per stream: bytes queued by send() while the peer does not read, before the stream is reset */
+  maxWriteBufferLength: number
+  /** ms without a byte on a TCP socket before it is closed (yamux keep-alive runs every 30 s) */
+  socketInactivityTimeout: number
+}
+
+/**
+ * Default limits. The libp2p defaults break a swarm on one host (5 new inbound
+ * connections/s per IP, 10 pending upgrades: of 20 nodes on 127.0.0.1 dialling
+ * one at once, 15 are reset) and leave write buffers unbounded (R6).
+ */
+export const DEFAULT_LIMITS: Readonly<P2PLimits> = Object.freeze({
+  // a LAN swarm rarely needs more than a few dozen peers; 200 keeps FDs and
+  // memory bounded and leaves room for a 20-node single-host swarm to full-mesh
+  maxConnections: 200,
+  // 2 × a 20-node burst from one address (all test nodes share 127.0.0.1);
+  // still a cap for R1: each handshake costs ~14 ms of CPU
+  inboundConnectionThreshold: 40,
+  // a 20-node burst (+ margin) may be in the handshake at once; bounded for R2
+  maxIncomingPendingConnections: 32,
+  // libp2p's 10 s: a handshake costs ~14 ms of CPU, but a loaded 2-core host
+  // (hashing, 20 nodes in one test process) can stretch that a lot; a
+  // slowloris holds at most maxIncomingPendingConnections slots this long
+  inboundUpgradeTimeout: 10_000,
+  dialTimeout: 10_000,
+  // per connection, all protocols together; each protocol sets its own smaller
+  // cap in handle() (R3)
+  maxInboundStreams: 128,
+  maxOutboundStreams: 128,
+  // lets a peer open a batch of request streams right after connecting
+  maxEarlyStreams: 32,
+  // 4 MiB covers a LAN's bandwidth-delay product many times over; the 16 MiB
+  // default only makes slow readers easier to reset
+  maxStreamWindowSize: 4 * 1024 * 1024,
+  maxReadBufferLength: 8 * 1024 * 1024,
+  // finite (default is Infinity, R6) but above the largest piece (16 MiB) plus
+  // framing, so one whole-piece send() is accepted; anything queued beyond
+  // that (a writer ignoring send() === false / 'drain') resets the stream
+  maxWriteBufferLength: 17 * 1024 * 1024,
+  socketInactivityTimeout: 120_000
+})
+
+export interface P2PNodeInit {
+  /** state directory; the persistent Ed25519 peer identity lives in <stateDir>/peer-key (mode 0600, created on first start) */
+  stateDir: string
+  /** @default ['/ip4/0.0.0.0/tcp/7680', '/ip6/::/tcp/7680'] */
+  listen?: string[]
+  /** @default true */
+  mdns?: boolean
+  /** static peers: multiaddrs, with or without /p2p/<id> suffix; dialled in the background until connected */
+  peers?: string[]
+  /** @default 200 ({@link DEFAULT_LIMITS}) */
+  maxConnections?: number
+  /** other limits; defaults in {@link DEFAULT_LIMITS} */
+  limits?: Partial<P2PLimits>
+  /** connection gater hook: return true to deny a peer (the swarm bans peers through this); a throwing hook denies */
+  denyPeer?: (peerId: string) => boolean
+  /** where warnings go (failed static-peer dials, …); default: libp2p's debug logger `doswarm:p2p` */
+  log?: (message: string) => void
+  /** static-peer redial backoff */
+  redial?: RedialOptions
+}
+
+export interface RedialOptions {
+  /** first retry delay in ms @default 1000 */
+  minDelayMs?: number
+  /** retry delay ceiling in ms @default 5000 */
+  maxDelayMs?: number
+}
+
+export type P2PServices = { identify: Identify, ping: Ping, mdns?: PeerDiscovery }
+export type P2PNode = Libp2p<P2PServices>
+
+interface NodeExtras {
+  log: (message: string) => void
+  redial: Required<RedialOptions>
+  /** aborted when the node stops */
+  stopped: AbortSignal
+}
+const extras = new WeakMap<Libp2p<any>, NodeExtras>()
+
+/** The node's peer id as a string (`12D3KooW…`). */
+export function peerIdString (node: Libp2p<any>): string {
+  return node.peerId.toString()
+}
+
+/**
+ * Create and start a node. Throws {@link PortInUseError} if a listen port is
+ * taken, {@link UsageError} for bad listen/peer addresses or limits,
+ * `KeyInvalidError` for an unusable peer key.
+ */
+export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
+  if (typeof init.stateDir !== 'string' || init.stateDir === '') throw new UsageError('a state directory is required for the peer identity')
+  const listen = parseAddrs(init.listen ?? [...DEFAULT_LISTEN], 'listen')
+  const staticPeers = (init.peers ?? []).map(parseStaticPeer)
+  const limits = resolveLimits(init)
+  const log = init.log
+  const { privateKey } = await loadOrCreatePeerKey(init.stateDir)
+
+  const services: Record<string, (components: any) => unknown> = {
+    identify: identify(),
+    ping: ping()
+  }
+  if (init.mdns !== false) services.mdns = mdns({ serviceTag: MDNS_SERVICE_TAG })
+
+  const streamOptions = {
+    maxStreamWindowSize: limits.maxStreamWindowSize,
+    maxReadBufferLength: limits.maxReadBufferLength,
+    maxWriteBufferLength: limits.maxWriteBufferLength
+  }
+
+  let node: P2PNode
+  try {
+    node = await createLibp2p({
+      privateKey,
+      addresses: { listen: listen.map(a => a.toString()) },
+      transports: [tcp({
+        inboundSocketInactivityTimeout: limits.socketInactivityTimeout,
+        outboundSocketInactivityTimeout: limits.socketInactivityTimeout,
+        // a socket-level backstop below the connection manager (FD exhaustion)
+        maxConnections: limits.maxConnections + limits.maxIncomingPendingConnections
+      })],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux({
+        maxInboundStreams: limits.maxInboundStreams,
+        maxOutboundStreams: limits.maxOutboundStreams,
+        maxEarlyStreams: limits.maxEarlyStreams,
+        streamOptions
+      })],
+      connectionManager: {
+        maxConnections: limits.maxConnections,
+        inboundConnectionThreshold: limits.inboundConnectionThreshold,
+        maxIncomingPendingConnections: limits.maxIncomingPendingConnections,
+        inboundUpgradeTimeout: limits.inboundUpgradeTimeout,
+        dialTimeout: limits.dialTimeout
+      },
+      connectionGater: gater(init.denyPeer),
+      services: services as any
+    }) as unknown as P2PNode
+  } catch (err) {
+    throw translateStartError(err)
+  }
+
+  const stop = new AbortController()
+  node.addEventListener('stop', () => { stop.abort() }, { once: true })
+  const logger = node.logger.forComponent('doswarm:p2p')
+  extras.set(node, {
+    log: log ?? ((m: string) => { logger(m) }),
+    redial: { minDelayMs: init.redial?.minDelayMs ?? 1000, maxDelayMs: init.redial?.maxDelayMs ?? 5000 },
+    stopped: stop.signal
+  })
+
+  if (node.services.mdns !== undefined) dialDiscoveredPeers(node, node.services.mdns as unknown as PeerSource, limits.maxConnections)
+  if (staticPeers.length > 0) {
+    void dialStaticPeers(node, staticPeers.map(p => p.addr.toString())).catch(() => {})
+  }
+  return node
+}
+
+/** A parsed static peer: its dial address and, when given, its expected id. */
+export interface StaticPeer {
+  addr: Multiaddr
+  peerId?: PeerId
+}
+
+/** Parse a static peer address; throws {@link UsageError} when it is not a multiaddr. */
+export function parseStaticPeer (text: string): StaticPeer {
+  let addr: Multiaddr
+  try {
+    addr = multiaddr(text.trim())
+  } catch (err) {
+    throw new UsageError(`invalid peer address "${text}": ${(err as Error).message} (expected e.g. /ip4/192.168.1.10/tcp/7680)`)
+  }
+  const components = addr.getComponents()
+  if (components.length === 0) throw new UsageError(`invalid peer address "${text}": empty`)
+  const p2p = components.filter(c => c.name === 'p2p')
+  if (p2p.length > 1) throw new UsageError(`invalid peer address "${text}": more than one /p2p/ component`)
+  let peerId: PeerId | undefined
+  if (p2p.length === 1) {
+    const value = p2p[0]?.value
+    try {
+      if (value === undefined) throw new Error('missing value')
+      peerId = peerIdFromString(value)
+    } catch (err) {
+      throw new UsageError(`invalid peer id in "${text}": ${(err as Error).message}`)
+    }
+  }
+  return peerId === undefined ? { addr } : { addr, peerId }
+}
+
+/**
+ * Dial each static peer. Resolves once every peer has had its first attempt;
+ * failures are logged, not thrown. Peers that did not answer are retried in
+ * the background with exponential backoff (1 s doubling to 5 s, jittered), and
+ * a connected static peer that disconnects is redialled the same way, until
+ * the node stops or `signal` aborts. Addresses without `/p2p/<id>` work: the
+ * remote's id is learned from the Noise handshake (verified for libp2p 3.3).
+ */
+export async function dialStaticPeers (node: Libp2p<any>, peers: string[], signal?: AbortSignal): Promise<void> {
+  const ex = extras.get(node) ?? defaultExtras(node)
+  const stop = signal === undefined ? ex.stopped : AbortSignal.any([ex.stopped, signal])
+  const firsts: Array<Promise<void>> = []
+  for (const text of peers) {
+    let target: StaticPeer
+    try {
+      target = parseStaticPeer(text)
+    } catch (err) {
+      ex.log(`static peer skipped: ${(err as Error).message}`)
+      continue
+    }
+    if (target.peerId?.equals(node.peerId) === true) {
+      ex.log(`static peer ${text} is this node; skipped`)
+      continue
+    }
+    const first = Promise.withResolvers<void>()
+    firsts.push(first.promise)
+    void keepConnected(node, target, stop, ex, first.resolve)
+  }
+  await Promise.all(firsts)
+}
+
+async function keepConnected (node: Libp2p<any>, target: StaticPeer, stop: AbortSignal, ex: NodeExtras, firstDone: () => void): Promise<void> {
+  const name = target.addr.toString()
+  let known: PeerId | undefined = target.peerId
+  let delay = ex.redial.minDelayMs
+  let lastError = ''
+  const backoff = async (): Promise<void> => {
+    await sleep(delay * (0.8 + 0.4 * Math.random()), stop)
+    delay = Math.min(delay * 2, ex.redial.maxDelayMs)
+  }
+  const running = (): boolean => !stop.aborted && node.status === 'started'
+  try {
+    while (running()) {
+      known ??= await connectedPeerAt(node, target.addr)
+      if (known !== undefined && node.getConnections(known).length > 0) {
+        // connected (by our dial or theirs): wait until it drops, then redial;
+        // a connection that drops soon after opening (e.g. the peer bans us)
+        // does not reset the backoff
+        firstDone()
+        lastError = ''
+        const since = Date.now()
+        await waitForDisconnect(node, known, stop)
+        if (!running()) return
+        if (Date.now() - since >= STABLE_CONNECTION_MS) delay = ex.redial.minDelayMs
+        await backoff()
+        continue
+      }
+      let failure: string
+      try {
+        const conn = await node.dial(target.addr, { signal: stop })
+        if (known !== undefined && !conn.remotePeer.equals(known)) {
+          // a bare address now answered by a different node (restarted with a new key)
+          ex.log(`static peer ${name} is now ${conn.remotePeer.toString()} (was ${known.toString()})`)
+        }
+        known = target.peerId ?? conn.remotePeer
+        if (known.equals(node.peerId)) {
+          ex.log(`static peer ${name} is this node; not dialling it again`)
+          await conn.close().catch(() => {})
+          return
+        }
+        if (conn.status === 'open') continue
+        failure = 'connection closed by the peer right after opening'
+      } catch (err) {
+        if (!running()) return
+        if (isSelfDial(err)) {
+          ex.log(`static peer ${name} is this node; not dialling it again`)
+          return
+        }
+        failure = errorMessage(err)
+        if (target.peerId === undefined) known = undefined
+      }
+      // log each distinct failure once, not every retry
+      if (failure !== lastError) ex.log(`static peer ${name} unreachable (${failure}); retrying`)
+      lastError = failure
+      firstDone()
+      await backoff()
+    }
+  } catch (err) {
+    if (!stop.aborted) ex.log(`static peer ${name}: ${errorMessage(err)}`)
+  } finally {
+    firstDone()
+  }
+}
+
+/** A static-peer connection that lasted this long resets the redial backoff. */
+const STABLE_CONNECTION_MS = 10_000
+
+/** The peer an existing connection reaches at `addr` (e.g. one that dialled us first), if any. */
+async function connectedPeerAt (node: Libp2p<any>, addr: Multiaddr): Promise<PeerId | undefined> {
+  for (const conn of node.getConnections()) {
+    if (conn.remoteAddr.decapsulateCode(P2P_CODE).equals(addr)) return conn.remotePeer
+    try {
+      const peer = await node.peerStore.get(conn.remotePeer)
+      if (peer.addresses.some(a => a.multiaddr.decapsulateCode(P2P_CODE).equals(addr))) return conn.remotePeer
+    } catch {
+      // not in the peer store (yet): identify has not finished
+    }
+  }
+  return undefined
+}
+const P2P_CODE = 421
+
+function waitForDisconnect (node: Libp2p<any>, peer: PeerId, stop: AbortSignal): Promise<void> {
+  return new Promise<void>(resolve => {
+    const done = (): void => {
+      node.removeEventListener('peer:disconnect', onDisconnect)
+      stop.removeEventListener('abort', done)
+      resolve()
+    }
+    const onDisconnect = (evt: CustomEvent<PeerId>): void => {
+      if (evt.detail.equals(peer)) done()
+    }
+    node.addEventListener('peer:disconnect', onDisconnect)
+    stop.addEventListener('abort', done, { once: true })
+    if (stop.aborted || node.getConnections(peer).length === 0) done()
+  })
+}
+
+/** Something that emits discovered peers, like `@libp2p/mdns`. */
+export interface PeerSource {
+  addEventListener: (type: 'peer', listener: (evt: CustomEvent<PeerInfo>) => void) => void
+}
+
+/**
+ * libp2p 3 has no auto-dialer: dial the peers a discovery service reports
+ * (again whenever they are re-announced while not connected), unless this
+ * node is at `maxConnections`. createP2PNode wires mDNS through this.
+ */
+export function dialDiscoveredPeers (node: Libp2p<any>, discovery: PeerSource, maxConnections: number = DEFAULT_LIMITS.maxConnections): void {
+  const ex = extras.get(node) ?? defaultExtras(node)
+  const inFlight = new Set<string>()
+  discovery.addEventListener('peer', (evt: CustomEvent<PeerInfo>) => {
+    const { id, multiaddrs } = evt.detail
+    const key = id.toString()
+    if (ex.stopped.aborted || id.equals(node.peerId) || inFlight.has(key)) return
+    if (node.getConnections(id).length > 0 || node.getConnections().length >= maxConnections) return
+    inFlight.add(key)
+    void (async () => {
+      try {
+        await node.peerStore.merge(id, { multiaddrs })
+        await node.dial(id, { signal: ex.stopped })
+      } catch (err) {
+        if (!ex.stopped.aborted) ex.log(`discovered peer ${key} not reachable: ${errorMessage(err)}`)
+      } finally {
+        inFlight.delete(key)
+      }
+    })()
+  })
+}
+
+function gater (denyPeer: P2PNodeInit['denyPeer']): ConnectionGater {
+  if (denyPeer === undefined) return {}
+  const deny = (peerId: PeerId): boolean => {
+    try {
+      return denyPeer(peerId.toString())
+    } catch {
+      return true
+    }
+  }
+  return {
+    denyDialPeer: deny,
+    denyInboundEncryptedConnection: deny,
+    denyOutboundEncryptedConnection: deny,
+    denyInboundUpgradedConnection: deny,
+    denyOutboundUpgradedConnection: deny
+  }
+}
+
+function resolveLimits (init: P2PNodeInit): P2PLimits {
+  const limits: P2PLimits = { ...DEFAULT_LIMITS, ...init.limits }
+  if (init.maxConnections !== undefined) limits.maxConnections = init.maxConnections
+  for (const [k, v] of Object.entries(limits)) {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 1 || !Number.isInteger(v)) {
+      throw new UsageError(`limit ${k} must be a positive integer, got ${String(v)}`)
+    }
+  }
+  if (limits.maxStreamWindowSize < 256 * 1024) throw new UsageError('limit maxStreamWindowSize must be at least 256 KiB')
+  if (limits.maxStreamWindowSize > 2 ** 32 - 1) throw new UsageError('limit maxStreamWindowSize must fit in 32 bits')
+  return limits
+}
+
+function parseAddrs (addrs: string[], what: string): Multiaddr[] {
+  return addrs.map(text => {
+    let addr: Multiaddr
+    try {
+      addr = multiaddr(text.trim())
+    } catch (err) {
+      throw new UsageError(`invalid ${what} address "${text}": ${(err as Error).message} (expected e.g. /ip4/0.0.0.0/tcp/${DEFAULT_PORT})`)
+    }
+    const names = addr.getComponents().map(c => c.name)
+    if (names.length !== 2 || !['ip4', 'ip6'].includes(names[0] ?? '') || names[1] !== 'tcp') {
+      throw new UsageError(`unsupported ${what} address "${text}": only /ip4/<addr>/tcp/<port> and /ip6/<addr>/tcp/<port> are supported`)
+    }
+    return addr
+  })
+}
+
+/** Map libp2p's listen failure (it flattens the socket errors into a message) to our errors. */
+function translateStartError (err: unknown): unknown {
+  const msg = errorMessage(err)
+  const inUse = /EADDRINUSE[^\n]*?(\S+):(\d+)\s*$/m.exec(msg)
+  if (inUse !== null || msg.includes('EADDRINUSE')) {
+    const port = inUse?.[2] ?? '?'
+    const e = new PortInUseError(`port ${port} is already in use (another doswarm node?); choose another with --listen /ip4/0.0.0.0/tcp/PORT`)
+    ;(e as { cause?: unknown }).cause = err
+    return e
+  }
+  const other = /(EADDRNOTAVAIL|EACCES|EPERM)[^\n]*/.exec(msg)
+  if (other !== null) {
+    const hint = other[1] === 'EADDRNOTAVAIL'
+      ? 'that address is not on this machine'
+      : 'permission denied (ports below 1024 need privileges)'
+    const e = new UsageError(`cannot listen: ${other[0].trim()} — ${hint}`)
+    ;(e as { cause?: unknown }).cause = err
+    return e
+  }
+  return err
+}
+
+function isSelfDial (err: unknown): boolean {
+  const name = (err as { name?: string } | undefined)?.name
+  return name === 'InvalidPeerIdError' && /self/i.test(errorMessage(err))
+}
+
+function errorMessage (err: unknown): string {
+  if (err instanceof Error) return err.message
+  return String(err)
+}
+
+function defaultExtras (node: Libp2p<any>): NodeExtras {
+  const stop = new AbortController()
+  if (node.status !== 'started') stop.abort()
+  node.addEventListener('stop', () => { stop.abort() }, { once: true })
+  const logger = node.logger.forComponent('doswarm:p2p')
+  const ex: NodeExtras = { log: m => { logger(m) }, redial: { minDelayMs: 1000, maxDelayMs: 5000 }, stopped: stop.signal }
+  extras.set(node, ex)
+  return ex
+}
+
+function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise(resolve => {
+    if (signal.aborted) { resolve(); return }
+    const timer = setTimeout(done, ms)
+    function done (): void {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
+}

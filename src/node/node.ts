@@ -1,0 +1,222 @@
+/**
+ * A doswarm node: one libp2p peer, one cache, the swarm on top, and the
+ * operations a user or an embedding program asks of it — download a
+ * manifest's file, seed a local copy. With `httpOnly` there is no libp2p at
+ * all (Delivery Optimization's "HTTP only" mode: hash checks still apply).
+ */
+import { open as openFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { FileHashMismatchError, UsageError } from '../errors.js'
+import { pieceCount, pieceLength, pieceOffset, verifyManifest, type Manifest } from '../manifest/index.js'
+import { HttpSource, type HttpSourceInit } from '../origin/index.js'
+import { PieceStore } from '../store/index.js'
+import { Downloader, type DownloadProgress, type DownloadStats } from '../swarm/download.js'
+import { Swarm } from '../swarm/swarm.js'
+import { checkOutputPath } from './output.js'
+import { createP2PNode, dialStaticPeers, type P2PNode } from './libp2p.js'
+import { defaultCacheDir } from './paths.js'
+
+/** Pieces of a local file being imported for seeding that may await their commit at once. */
+const SEED_IMPORT_WINDOW = 32
+
+export interface NodeInit {
+  /** @default per-user cache directory */
+  cacheDir?: string
+  /** peer identity lives here. @default `<cacheDir>/node` */
+  stateDir?: string
+  /** no peers at all: download from HTTP only. @default false */
+  httpOnly?: boolean
+  /** libp2p listen multiaddrs. @default TCP 7680 on all IPv4 and IPv6 addresses */
+  listen?: string[]
+  /** static peers (multiaddrs, `/p2p/<id>` optional) */
+  peers?: string[]
+  /** mDNS discovery on the LAN. @default true */
+  mdns?: boolean
+  /** ms to wait before fetching from HTTP a piece another node owns (`--http-delay`). See OriginCoordinator. */
+  httpDelayMs?: number
+  /** ms after start during which no HTTP fetch starts while peers may still connect. @default 1000 */
+  settleMs?: number
+  /** peer request deadline in ms. @default 15000 */
+  requestTimeoutMs?: number
+  /** pieces uploaded at once. @default 8 */
+  maxConcurrentUploads?: number
+  /** HTTP origin options (timeouts, retries, connections) */
+  http?: Omit<HttpSourceInit, 'url' | 'manifest'>
+  log?: (message: string) => void
+}
+
+export interface DownloadOptions {
+  /** destination; never created for a failed download */
+  out: string
+  /** trusted publisher keys, when the manifest is given as bytes */
+  trustedKeys?: string[]
+  signal?: AbortSignal
+  onProgress?: (p: DownloadProgress) => void
+}
+
+export interface DownloadResult extends DownloadStats {
+  out: string
+  bytesToPeers: number
+  perPeer: Array<{ peerId: string, sent: number, received: number }>
+}
+
+export class DoswarmNode {
+  readonly init: NodeInit
+  readonly cacheDir: string
+  #p2p: P2PNode | undefined
+  #swarm: Swarm | undefined
+  readonly #stores = new Map<string, PieceStore>()
+  #starting: Promise<void> | undefined
+  #stopped = false
+
+  constructor (init: NodeInit = {}) {
+    this.init = init
+    this.cacheDir = init.cacheDir ?? defaultCacheDir()
+    if (init.httpDelayMs !== undefined && !(init.httpDelayMs >= 0)) throw new UsageError('httpDelayMs must be ≥ 0')
+  }
+
+  /** Start the peer (idempotent). */
+  async start (): Promise<void> {
+    this.#starting ??= this.#start()
+    await this.#starting
+  }
+
+  async #start (): Promise<void> {
+    if (this.init.httpOnly === true) return
+    const banned = (id: string): boolean => this.#swarm?.isBanned(id) === true
+    this.#p2p = await createP2PNode({
+      stateDir: this.init.stateDir ?? join(this.cacheDir, 'node'),
+      ...(this.init.listen !== undefined ? { listen: this.init.listen } : {}),
+      mdns: this.init.mdns ?? true,
+      denyPeer: banned,
+      ...(this.init.log !== undefined ? { log: this.init.log } : {})
+    })
+    this.#swarm = new Swarm({
+      node: this.#p2p,
+      alone: (this.init.mdns === false) && (this.init.peers ?? []).length === 0,
+      ...(this.init.httpDelayMs !== undefined ? { httpDelayMs: this.init.httpDelayMs } : {}),
+      ...(this.init.settleMs !== undefined ? { settleMs: this.init.settleMs } : {}),
+      ...(this.init.requestTimeoutMs !== undefined ? { requestTimeoutMs: this.init.requestTimeoutMs } : {}),
+      ...(this.init.maxConcurrentUploads !== undefined ? { maxConcurrentUploads: this.init.maxConcurrentUploads } : {}),
+      ...(this.init.log !== undefined ? { log: this.init.log } : {})
+    })
+    await this.#swarm.start()
+    if ((this.init.peers ?? []).length > 0) void dialStaticPeers(this.#p2p, this.init.peers ?? []).catch(() => {})
+  }
+
+  /** Stop serving, close stores and the peer (idempotent). */
+  async stop (): Promise<void> {
+    if (this.#stopped) return
+    this.#stopped = true
+    await this.#starting?.catch(() => {})
+    await this.#swarm?.stop()
+    await Promise.allSettled([...this.#stores.values()].map(async s => { await s.close() }))
+    this.#stores.clear()
+    await this.#p2p?.stop()
+  }
+
+  /** Our peer id, or undefined in HTTP-only mode. */
+  get peerId (): string | undefined { return this.#p2p?.peerId.toString() }
+  /** Addresses we listen on. */
+  get multiaddrs (): string[] { return this.#p2p?.getMultiaddrs().map(a => a.toString()) ?? [] }
+  get swarm (): Swarm | undefined { return this.#swarm }
+
+  #verify (manifest: Uint8Array | Manifest, trustedKeys?: string[]): Manifest {
+    if (!(manifest instanceof Uint8Array)) return manifest
+    return verifyManifest(manifest, { trustedKeys: trustedKeys ?? [] })
+  }
+
+  async #store (manifest: Manifest): Promise<PieceStore> {
+    let store = this.#stores.get(manifest.contentId)
+    if (store === undefined) {
+      store = await PieceStore.open({ cacheDir: this.cacheDir, manifest })
+      this.#stores.set(manifest.contentId, store)
+    }
+    return store
+  }
+
+  /**
+   * Download a manifest's file: peers first, the origin as the coordinated
+   * last resort, every piece verified, the whole file proven, then renamed
+   * into `out`. The content stays shared while the node runs.
+   */
+  async download (manifestIn: Uint8Array | Manifest, opts: DownloadOptions): Promise<DownloadResult> {
+    const started = performance.now()
+    const manifest = this.#verify(manifestIn, opts.trustedKeys)
+    const out = await checkOutputPath(opts.out)
+    await this.start()
+    const store = await this.#store(manifest)
+    const session = this.#swarm?.join(store)
+    const origins = manifest.origins.map(url => new HttpSource({ ...this.init.http, url, manifest }))
+    try {
+      const downloader = new Downloader({
+        store,
+        sources: origins,
+        ...(session !== undefined ? { policy: session.policy() } : {}),
+        ...(opts.onProgress !== undefined ? { onProgress: opts.onProgress } : {}),
+        onBan: source => { if (source.kind === 'peer') this.#swarm?.ban(source.id.slice('peer:'.length), 'sent pieces that failed their hash') }
+      })
+      session?.attachDownloader(downloader)
+      let stats: DownloadStats
+      try {
+        stats = await downloader.run(opts.signal)
+      } finally {
+        session?.detachDownloader()
+      }
+      await store.finalize(out, opts.signal)
+      const perPeer = session === undefined
+        ? []
+        : [...session.counters.perPeer].map(([peerId, c]) => ({ peerId, ...c }))
+      for (const link of session?.links.values() ?? []) {
+        const existing = perPeer.find(p => p.peerId === link.peerId)
+        if (existing !== undefined) existing.received += link.bytesReceived
+        else perPeer.push({ peerId: link.peerId, sent: 0, received: link.bytesReceived })
+      }
+      return { ...stats, durationMs: Math.round(performance.now() - started), out, bytesToPeers: session?.counters.bytesToPeers ?? 0, perPeer }
+    } finally {
+      await Promise.allSettled(origins.map(async o => { await o.close() }))
+    }
+  }
+
+  /**
+   * Verify a local copy of a manifest's file piece by piece into the cache
+   * and share it. Throws FILE_HASH_MISMATCH-coded errors if the file is not
+   * that content.
+   */
+  async seed (manifestIn: Uint8Array | Manifest, file: string, opts: { trustedKeys?: string[], signal?: AbortSignal } = {}): Promise<Manifest> {
+    const manifest = this.#verify(manifestIn, opts.trustedKeys)
+    await this.start()
+    const store = await this.#store(manifest)
+    if (!store.complete) {
+      const fh = await openFile(file, 'r').catch(() => { throw new UsageError(`cannot read ${file}`) })
+      try {
+        const st = await fh.stat()
+        if (st.size !== manifest.size) throw new UsageError(`${file} is ${st.size} bytes; the manifest describes ${manifest.size}`)
+        // puts resolve at group commits, so keep a window of them in flight
+        const window: Array<Promise<void>> = []
+        for (let i = 0; i < pieceCount(manifest); i++) {
+          opts.signal?.throwIfAborted()
+          if (store.have.get(i)) continue
+          const buf = new Uint8Array(pieceLength(manifest, i))
+          await fh.read(buf, 0, buf.length, pieceOffset(manifest, i))
+          const put = store.put(i, buf).then(r => {
+            if (!r.ok) throw new FileHashMismatchError(`${file} does not match the manifest (piece ${i} fails its hash)`)
+          })
+          put.catch(() => {}) // observed below; keeps a later failure from being "unhandled" meanwhile
+          window.push(put)
+          if (window.length >= SEED_IMPORT_WINDOW) await window.shift()
+        }
+        await Promise.all(window)
+      } finally {
+        await fh.close()
+      }
+    }
+    this.#swarm?.join(store)
+    return manifest
+  }
+}
+
+/** Create a node (not yet started). */
+export function createNode (init: NodeInit = {}): DoswarmNode {
+  return new DoswarmNode(init)
+}

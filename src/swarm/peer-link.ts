@@ -1,0 +1,260 @@
+/**
+ * One peer, for one content, over one libp2p stream: the peer as a
+ * {@link PieceSource} (REQUEST → PIECE with pipelining and deadlines) and the
+ * serving side (REQUEST from the peer → fair upload queue → PIECE). Every
+ * frame is validated against the content before it is acted on; a violation
+ * ends the link and is reported so the swarm can ban the peer.
+ */
+import { AbortedError, DoswarmError, ProtocolError } from '../errors.js'
+import type { Manifest } from '../manifest/types.js'
+import {
+  MAX_OUTSTANDING_REQUESTS, encodeFrame, encodePiece, validateMessage, writeFrames,
+  type Frame, type FrameSink, type HelloMessage, type Message, type MessageContext, type PeerRecord
+} from '../protocol/index.js'
+import type { PieceData, PieceSource } from '../source/index.js'
+import { Bitfield } from '../util/bitfield.js'
+import type { UploadJob, UploadScheduler } from './upload.js'
+
+/** A request not answered within this time moves to another source (THREATS T2). @default 15000 */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000
+/** Requests kept in flight on a new link. @default 4 */
+export const INITIAL_PIPELINE = 4
+/** Most requests kept in flight on one link (the protocol allows 32). @default 16 */
+export const MAX_PIPELINE = 16
+/** A piece answered faster than this grows the pipeline by one. @default 1000 */
+export const PIPELINE_TARGET_MS = 1000
+/** HAVE messages beyond twice the piece count are a flood (THREATS R8). */
+const HAVE_FLOOD_FACTOR = 2
+/** Unsolicited PIECE frames tolerated (late answers to cancelled requests). */
+const MAX_UNSOLICITED = 64
+
+/** What a link needs from its content session. */
+export interface PeerLinkHost {
+  readonly manifest: Manifest
+  readonly ctx: MessageContext
+  /** verified, durable pieces we hold, and how to read one */
+  readonly have: Bitfield
+  read: (index: number) => Promise<Uint8Array>
+  readonly uploads: UploadScheduler
+  requestTimeoutMs: number
+  onHave: (link: PeerLink, index: number) => void
+  onClaim: (link: PeerLink, indices: readonly number[], ttlMs: number) => void
+  onRelease: (link: PeerLink, indices: readonly number[]) => void
+  onPeers: (link: PeerLink, peers: readonly PeerRecord[]) => void
+  onUploaded: (link: PeerLink, bytes: number) => void
+  /** The peer broke the protocol: the swarm bans it. */
+  onViolation: (link: PeerLink, err: Error) => void
+  onClosed: (link: PeerLink) => void
+}
+
+/** The parts of a libp2p v3 stream a link uses. */
+export interface LinkStream extends FrameSink {
+  close: () => Promise<void>
+  abort: (err: Error) => void
+}
+
+interface Pending {
+  index: number
+  started: number
+  resolve: (bytes: Uint8Array) => void
+  reject: (err: Error) => void
+}
+
+/** A request the peer rejected or let time out; not a sign of corruption. */
+export class PeerRequestError extends DoswarmError {
+  constructor (message: string) { super('PIECE_UNAVAILABLE', message) }
+}
+
+export class PeerLink implements PieceSource {
+  readonly id: string
+  readonly kind = 'peer' as const
+  readonly peerId: string
+  /** true when we opened the stream */
+  readonly outbound: boolean
+  /** the peer's chunk map, kept current by HAVE */
+  readonly remote: Bitfield
+  /** addresses the peer says it listens on (for peer exchange) */
+  readonly listenAddrs: readonly string[]
+  bytesReceived = 0
+  bytesSent = 0
+  readonly #stream: LinkStream
+  readonly #host: PeerLinkHost
+  readonly #frames: AsyncIterator<Frame>
+  readonly #pending = new Map<number, Pending>()
+  readonly #serving = new Map<number, UploadJob>()
+  readonly #closed = new AbortController()
+  #nextRequestId = 1
+  #pipeline = INITIAL_PIPELINE
+  #haves = 0
+  #unsolicited = 0
+
+  constructor (init: { stream: LinkStream, peerId: string, outbound: boolean, host: PeerLinkHost, hello: HelloMessage, frames: AsyncIterator<Frame> }) {
+    this.#stream = init.stream
+    this.#host = init.host
+    this.#frames = init.frames
+    this.peerId = init.peerId
+    this.id = `peer:${init.peerId}`
+    this.outbound = init.outbound
+    this.remote = new Bitfield(init.host.ctx.pieceCount, init.hello.bitfield)
+    this.listenAddrs = init.hello.listenAddrs
+  }
+
+  get closed (): boolean { return this.#closed.signal.aborted }
+  /** Pipeline depth: grows while pieces come back fast, halves on timeouts. */
+  get maxConcurrent (): number { return this.#pipeline }
+  has (index: number): boolean { return !this.closed && this.remote.get(index) }
+
+  /** Send a control message (not PIECE). */
+  async send (msg: Message): Promise<void> {
+    if (this.closed) return
+    try {
+      await writeFrames(this.#stream, encodeFrame(msg), this.#closed.signal)
+    } catch (err) {
+      this.close(err as Error)
+    }
+  }
+
+  async * fetch (first: number, count: number, signal: AbortSignal): AsyncGenerator<PieceData> {
+    for (let index = first; index < first + count; index++) {
+      yield { index, bytes: await this.#request(index, signal) }
+    }
+  }
+
+  #request (index: number, signal: AbortSignal): Promise<Uint8Array> {
+    if (this.closed) return Promise.reject(new PeerRequestError(`${this.id} is gone`))
+    if (signal.aborted) return Promise.reject(new AbortedError())
+    const requestId = this.#nextRequestId
+    this.#nextRequestId = this.#nextRequestId >= 0xffff_fffe ? 1 : this.#nextRequestId + 1
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const finish = (): void => {
+        clearTimeout(timer)
+        signal.removeEventListener('abort', onAbort)
+        this.#pending.delete(requestId)
+      }
+      const cancel = (err: Error): void => {
+        if (!this.#pending.has(requestId)) return
+        finish()
+        void this.send({ type: 'CANCEL', requestId })
+        reject(err)
+      }
+      const onAbort = (): void => { cancel(new AbortedError()) }
+      const timer = setTimeout(() => {
+        this.#pipeline = Math.max(1, this.#pipeline >> 1)
+        cancel(new PeerRequestError(`${this.id} did not answer piece ${index} within ${this.#host.requestTimeoutMs} ms`))
+      }, this.#host.requestTimeoutMs)
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.#pending.set(requestId, {
+        index,
+        started: performance.now(),
+        resolve: bytes => { finish(); resolve(bytes) },
+        reject: err => { finish(); reject(err) }
+      })
+      void this.send({ type: 'REQUEST', requestId, index })
+    })
+  }
+
+  /** Read and handle frames until the stream ends; never throws. */
+  async run (): Promise<void> {
+    try {
+      for (;;) {
+        const next = await this.#frames.next()
+        if (next.done === true) break
+        this.#handle(next.value)
+      }
+      this.close()
+    } catch (err) {
+      if (err instanceof ProtocolError) this.#host.onViolation(this, err)
+      this.close(err as Error)
+    }
+  }
+
+  #handle (frame: Frame): void {
+    const msg = frame.message
+    validateMessage(msg, this.#host.ctx)
+    switch (msg.type) {
+      case 'HELLO':
+        throw new ProtocolError('second HELLO on one stream')
+      case 'HAVE':
+        if (++this.#haves > HAVE_FLOOD_FACTOR * this.#host.ctx.pieceCount) throw new ProtocolError('HAVE flood')
+        if (!this.remote.get(msg.index)) { this.remote.set(msg.index); this.#host.onHave(this, msg.index) }
+        return
+      case 'REQUEST':
+        this.#serve(msg.requestId, msg.index)
+        return
+      case 'PIECE': {
+        const p = this.#pending.get(msg.requestId)
+        if (p === undefined) {
+          if (++this.#unsolicited > MAX_UNSOLICITED) throw new ProtocolError('too many unsolicited PIECE frames')
+          return
+        }
+        if (p.index !== msg.index) throw new ProtocolError(`PIECE for request ${msg.requestId} carries piece ${msg.index}, asked for ${p.index}`)
+        const bytes = frame.payload ?? new Uint8Array(0)
+        this.bytesReceived += bytes.length
+        if (performance.now() - p.started < PIPELINE_TARGET_MS) this.#pipeline = Math.min(MAX_PIPELINE, this.#pipeline + 1)
+        p.resolve(bytes)
+        return
+      }
+      case 'REJECT': {
+        const p = this.#pending.get(msg.requestId)
+        if (p === undefined) return
+        if (msg.reason === 'NOT_HAVE' && this.remote.get(p.index)) {
+          // it advertised the piece and now denies it: stop asking it for that piece
+          this.remote.set(p.index, false)
+        }
+        p.reject(new PeerRequestError(`${this.id} rejected piece ${p.index}: ${msg.reason}`))
+        return
+      }
+      case 'CANCEL': {
+        const job = this.#serving.get(msg.requestId)
+        if (job !== undefined) { this.#serving.delete(msg.requestId); this.#host.uploads.remove(this.peerId, job) }
+        return
+      }
+      case 'CLAIM':
+        this.#host.onClaim(this, msg.indices, msg.ttlMs)
+        return
+      case 'RELEASE':
+        this.#host.onRelease(this, msg.indices)
+        return
+      case 'PEERS':
+        this.#host.onPeers(this, msg.peers)
+    }
+  }
+
+  #serve (requestId: number, index: number): void {
+    if (this.#serving.has(requestId)) throw new ProtocolError(`duplicate request id ${requestId}`)
+    if (this.#serving.size >= MAX_OUTSTANDING_REQUESTS) throw new ProtocolError(`more than ${MAX_OUTSTANDING_REQUESTS} outstanding requests`)
+    // only pieces that verified and are durable are ever served (THREATS T6)
+    if (!this.#host.have.get(index)) {
+      void this.send({ type: 'REJECT', requestId, index, reason: 'NOT_HAVE' })
+      return
+    }
+    const job: UploadJob = async () => {
+      if (this.#serving.get(requestId) !== job || this.closed) return
+      try {
+        const data = await this.#host.read(index)
+        if (this.#serving.get(requestId) !== job || this.closed) return
+        await writeFrames(this.#stream, encodePiece(requestId, index, data), this.#closed.signal)
+        this.bytesSent += data.length
+        this.#host.onUploaded(this, data.length)
+      } catch (err) {
+        this.close(err as Error)
+      } finally {
+        if (this.#serving.get(requestId) === job) this.#serving.delete(requestId)
+      }
+    }
+    this.#serving.set(requestId, job)
+    this.#host.uploads.enqueue(this.peerId, job)
+  }
+
+  /** End the link: fail pending requests, drop queued uploads, reset the stream on error. Idempotent. */
+  close (err?: Error): void {
+    if (this.closed) return
+    this.#closed.abort(err ?? new AbortedError('link closed'))
+    for (const p of [...this.#pending.values()]) p.reject(new PeerRequestError(`${this.id} went away`))
+    this.#serving.clear()
+    this.#host.uploads.drop(this.peerId)
+    if (err !== undefined) this.#stream.abort(err)
+    else void this.#stream.close().catch(() => { this.#stream.abort(new Error('close failed')) })
+    this.#host.onClosed(this)
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * One content in the swarm: its store, the links to the peers that share it,
+ * the origin coordination, and — while the content is incomplete — the
+ * download scheduler. The session is the {@link PeerLinkHost} of its links.
+ */
+import type { Manifest } from '../manifest/types.js'
+import { MAX_CLAIM_INDICES, messageContext, type HelloMessage, type MessageContext, type PeerRecord } from '../protocol/index.js'
+import type { Bitfield } from '../util/bitfield.js'
+import type { Downloader, DownloadPolicy } from './download.js'
+import { DEFAULT_CLAIM_TTL_MS, OriginCoordinator } from './origin-coord.js'
+import type { PeerLink, PeerLinkHost } from './peer-link.js'
+import type { UploadScheduler } from './upload.js'
+
+/** What a session needs of the piece store. */
+export interface SessionStore {
+  readonly manifest: Manifest
+  readonly have: Bitfield
+  readonly complete: boolean
+  read: (index: number) => Promise<Uint8Array>
+  onDurable: ((indices: number[]) => void) | undefined
+}
+
+export interface SessionInit {
+  store: SessionStore
+  selfId: string
+  uploads: UploadScheduler
+  listenAddrs: () => string[]
+  requestTimeoutMs: number
+  settleMs?: number
+  httpDelayMs?: number
+  claimTtlMs?: number
+  /** no peer can ever appear on its own (no discovery, no static peers): skip the settle wait */
+  alone: () => boolean
+  /** the swarm bans a peer (violation) */
+  ban: (peerId: string, reason: string) => void
+  /** peer exchange: dial these */
+  discovered: (peers: readonly PeerRecord[]) => void
+  now?: () => number
+}
+
+export interface SessionCounters {
+  bytesToPeers: number
+  perPeer: Map<string, { sent: number, received: number }>
+}
+
+export class ContentSession implements PeerLinkHost {
+  readonly manifest: Manifest
+  readonly ctx: MessageContext
+  readonly store: SessionStore
+  readonly uploads: UploadScheduler
+  readonly coordinator: OriginCoordinator
+  readonly links = new Map<string, PeerLink>()
+  readonly counters: SessionCounters = { bytesToPeers: 0, perPeer: new Map() }
+  requestTimeoutMs: number
+  readonly #init: SessionInit
+  readonly #claimTtl: number
+  /** our own live claims: piece → expiry */
+  readonly #myClaims = new Map<number, number>()
+  readonly #now: () => number
+  #downloader: Downloader | undefined
+
+  constructor (init: SessionInit) {
+    this.#init = init
+    this.store = init.store
+    this.manifest = init.store.manifest
+    this.ctx = messageContext(this.manifest)
+    this.uploads = init.uploads
+    this.requestTimeoutMs = init.requestTimeoutMs
+    this.#now = init.now ?? (() => performance.now())
+    this.#claimTtl = init.claimTtlMs ?? DEFAULT_CLAIM_TTL_MS
+    this.coordinator = new OriginCoordinator({
+      selfId: init.selfId,
+      pieceCount: this.ctx.pieceCount,
+      now: this.#now,
+      ...(init.settleMs !== undefined ? { settleMs: init.settleMs } : {}),
+      ...(init.httpDelayMs !== undefined ? { httpDelayMs: init.httpDelayMs } : {})
+    })
+    const previous = init.store.onDurable
+    init.store.onDurable = indices => {
+      previous?.(indices)
+      this.#announce(indices)
+    }
+  }
+
+  get have (): Bitfield { return this.store.have }
+  async read (index: number): Promise<Uint8Array> { return await this.store.read(index) }
+
+  /** Our HELLO: content id, our chunk map, our listen addresses. */
+  hello (): HelloMessage {
+    return {
+      type: 'HELLO',
+      contentId: this.manifest.contentId,
+      pieceCount: this.ctx.pieceCount,
+      bitfield: this.store.have.bytes,
+      listenAddrs: this.#init.listenAddrs().slice(0, 16)
+    }
+  }
+
+  /** Attach the download scheduler; peers become its sources. */
+  attachDownloader (d: Downloader): void {
+    this.#downloader = d
+    for (const link of this.links.values()) this.#addAvailability(link)
+  }
+
+  detachDownloader (): void { this.#downloader = undefined }
+
+  /** The policy the scheduler follows for HTTP (docs/ARCHITECTURE.md, "origin fallback"). */
+  policy (): DownloadPolicy {
+    return {
+      mayUseHttp: i => {
+        for (const link of this.links.values()) if (link.has(i)) return false
+        return this.coordinator.mayFetch(i, this.#init.alone())
+      },
+      onHttpFetch: indices => { this.#claim(indices) },
+      onHttpRelease: indices => { this.#release(indices) },
+      waiting: () => {
+        const have = this.store.have
+        for (let i = 0; i < have.length; i++) {
+          if (have.get(i)) continue
+          if (!this.coordinator.mayFetch(i, this.#init.alone())) return true
+        }
+        return false
+      }
+    }
+  }
+
+  /** A link finished its HELLO exchange; returns false if it must be refused. */
+  addLink (link: PeerLink): boolean {
+    const existing = this.links.get(link.peerId)
+    if (existing !== undefined && !existing.closed) {
+      // both sides opened a stream at once: keep the one opened by the smaller peer id
+      const opener = (l: PeerLink): string => l.outbound ? this.#init.selfId : l.peerId
+      if (opener(existing) <= opener(link)) return false
+      existing.close()
+    }
+    this.links.set(link.peerId, link)
+    this.coordinator.setDownloader(link.peerId, !link.remote.full)
+    this.#addAvailability(link)
+    // tell the newcomer what we are fetching from the origin, and who else is here
+    const live = this.#liveClaims()
+    for (let k = 0; k < live.length; k += MAX_CLAIM_INDICES) {
+      void link.send({ type: 'CLAIM', indices: live.slice(k, k + MAX_CLAIM_INDICES), ttlMs: this.#claimTtl })
+    }
+    const others: PeerRecord[] = []
+    for (const l of this.links.values()) {
+      if (l !== link && l.listenAddrs.length > 0) others.push({ peerId: l.peerId, addrs: l.listenAddrs.slice(0, 16) })
+    }
+    if (others.length > 0) void link.send({ type: 'PEERS', peers: others.slice(0, 64) })
+    return true
+  }
+
+  #addAvailability (link: PeerLink): void {
+    const d = this.#downloader
+    if (d === undefined) return
+    for (let i = 0; i < link.remote.length; i++) if (link.remote.get(i)) d.picker.addAvailable(i)
+    d.addSource(link)
+  }
+
+  onHave (link: PeerLink, index: number): void {
+    this.coordinator.release(link.peerId, [index])
+    if (link.remote.full) this.coordinator.setDownloader(link.peerId, false)
+    const d = this.#downloader
+    if (d !== undefined) { d.picker.addAvailable(index); d.poke() }
+  }
+
+  onClaim (link: PeerLink, indices: readonly number[], ttlMs: number): void {
+    this.coordinator.claim(link.peerId, indices, Math.min(ttlMs, this.#claimTtl))
+  }
+
+  onRelease (link: PeerLink, indices: readonly number[]): void {
+    this.coordinator.release(link.peerId, indices)
+    this.#downloader?.poke()
+  }
+
+  onPeers (_link: PeerLink, peers: readonly PeerRecord[]): void {
+    this.#init.discovered(peers.filter(p => p.peerId !== this.#init.selfId && !this.links.has(p.peerId)))
+  }
+
+  onUploaded (link: PeerLink, bytes: number): void {
+    this.counters.bytesToPeers += bytes
+    this.#peerCounter(link.peerId).sent += bytes
+  }
+
+  onViolation (link: PeerLink, err: Error): void {
+    this.#downloader?.banSource(link.id, err.message)
+    this.#init.ban(link.peerId, err.message)
+  }
+
+  onClosed (link: PeerLink): void {
+    this.#peerCounter(link.peerId).received += link.bytesReceived
+    if (this.links.get(link.peerId) !== link) return
+    this.links.delete(link.peerId)
+    this.coordinator.peerGone(link.peerId)
+    const d = this.#downloader
+    if (d !== undefined) {
+      for (let i = 0; i < link.remote.length; i++) if (link.remote.get(i)) d.picker.removeAvailable(i)
+      d.removeSource(link.id)
+    }
+  }
+
+  #peerCounter (peerId: string): { sent: number, received: number } {
+    let c = this.counters.perPeer.get(peerId)
+    if (c === undefined) { c = { sent: 0, received: 0 }; this.counters.perPeer.set(peerId, c) }
+    return c
+  }
+
+  #liveClaims (): number[] {
+    const now = this.#now()
+    const out: number[] = []
+    for (const [i, until] of this.#myClaims) { if (until > now) out.push(i); else this.#myClaims.delete(i) }
+    return out.sort((a, b) => a - b)
+  }
+
+  #broadcast (make: (indices: number[]) => Parameters<PeerLink['send']>[0], indices: number[]): void {
+    const sorted = [...new Set(indices)].sort((a, b) => a - b)
+    for (let k = 0; k < sorted.length; k += MAX_CLAIM_INDICES) {
+      const msg = make(sorted.slice(k, k + MAX_CLAIM_INDICES))
+      for (const link of this.links.values()) void link.send(msg)
+    }
+  }
+
+  #claim (indices: number[]): void {
+    const until = this.#now() + this.#claimTtl
+    for (const i of indices) this.#myClaims.set(i, until)
+    this.#broadcast(ix => ({ type: 'CLAIM', indices: ix, ttlMs: this.#claimTtl }), indices)
+  }
+
+  #release (indices: number[]): void {
+    for (const i of indices) this.#myClaims.delete(i)
+    if (indices.length > 0) this.#broadcast(ix => ({ type: 'RELEASE', indices: ix }), indices)
+  }
+
+  /** New durable pieces: HAVE to every peer (a HAVE also fulfils our claim). */
+  #announce (indices: number[]): void {
+    for (const i of indices) this.#myClaims.delete(i)
+    for (const link of this.links.values()) {
+      for (const i of indices) void link.send({ type: 'HAVE', index: i })
+    }
+  }
+
+  /** Close every link (node stopping or content dropped). */
+  close (): void {
+    for (const link of [...this.links.values()]) link.close()
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * The swarm on one libp2p node: the `/doswarm/swarm/1.0.0` handler, one
+ * {@link ContentSession} per content, a link per (peer, content), peer
+ * exchange, and bans (a banned peer is hung up on and refused by the
+ * connection gater, which consults {@link Swarm.isBanned}).
+ */
+import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { ProtocolError } from '../errors.js'
+import { FrameDecoder, MAX_PAYLOAD_LENGTH, PROTOCOL_ID, encodeFrame, readFrames, validateMessage, writeFrames, type Frame, type HelloMessage, type PeerRecord } from '../protocol/index.js'
+import { DEFAULT_REQUEST_TIMEOUT_MS, PeerLink, type LinkStream } from './peer-link.js'
+import { ContentSession, type SessionStore } from './session.js'
+import { DEFAULT_MAX_CONCURRENT_UPLOADS, UploadScheduler } from './upload.js'
+
+/** Time allowed for the HELLO exchange on a new stream. @default 10000 */
+export const HELLO_TIMEOUT_MS = 10_000
+/** Links (peers) per content at most. @default 64 */
+export const DEFAULT_MAX_LINKS_PER_CONTENT = 64
+/** Streams of our protocol per connection, each way (one per content). @default 16 */
+export const MAX_STREAMS_PER_CONNECTION = 16
+
+export interface SwarmInit {
+  node: Libp2p<any>
+  /** @default DEFAULT_MAX_CONCURRENT_UPLOADS */
+  maxConcurrentUploads?: number
+  /** @default DEFAULT_REQUEST_TIMEOUT_MS */
+  requestTimeoutMs?: number
+  /** settle time before HTTP (see OriginCoordinator) */
+  settleMs?: number
+  /** delay before fetching from HTTP what another node owns (`--http-delay`) */
+  httpDelayMs?: number
+  /** true when no peer can appear by itself (no mDNS, no static peers) */
+  alone?: boolean
+  /** @default DEFAULT_MAX_LINKS_PER_CONTENT */
+  maxLinksPerContent?: number
+  log?: (message: string) => void
+}
+
+export interface SwarmStats {
+  bytesToPeers: number
+  peersBanned: number
+  links: number
+}
+
+export class Swarm {
+  readonly node: Libp2p<any>
+  readonly uploads: UploadScheduler
+  readonly #sessions = new Map<string, ContentSession>()
+  readonly #banned = new Map<string, string>()
+  readonly #init: SwarmInit
+  readonly #log: (m: string) => void
+  readonly #onConnection = (evt: CustomEvent<Connection>): void => { this.#connected(evt.detail) }
+  #started = false
+  #bytesToPeersClosed = 0
+
+  constructor (init: SwarmInit) {
+    this.#init = init
+    this.node = init.node
+    this.uploads = new UploadScheduler(init.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS)
+    this.#log = init.log ?? (() => {})
+  }
+
+  get selfId (): string { return this.node.peerId.toString() }
+
+  async start (): Promise<void> {
+    if (this.#started) return
+    this.#started = true
+    await this.node.handle(PROTOCOL_ID, (stream: Stream, connection: Connection) => { void this.#inbound(stream, connection) }, {
+      maxInboundStreams: MAX_STREAMS_PER_CONNECTION,
+      maxOutboundStreams: MAX_STREAMS_PER_CONNECTION
+    })
+    this.node.addEventListener('connection:open', this.#onConnection)
+  }
+
+  async stop (): Promise<void> {
+    if (!this.#started) return
+    this.#started = false
+    this.node.removeEventListener('connection:open', this.#onConnection)
+    for (const s of this.#sessions.values()) s.close()
+    this.#sessions.clear()
+    await this.node.unhandle(PROTOCOL_ID).catch(() => {})
+  }
+
+  isBanned (peerId: string): boolean { return this.#banned.has(peerId) }
+  bannedPeers (): string[] { return [...this.#banned.keys()] }
+
+  /** Ban a peer: hang up now and refuse it from now on. */
+  ban (peerId: string, reason: string): void {
+    if (peerId === this.selfId || this.#banned.has(peerId)) return
+    this.#banned.set(peerId, reason)
+    this.#log(`banned ${peerId}: ${reason}`)
+    for (const s of this.#sessions.values()) s.links.get(peerId)?.close(new ProtocolError(`banned: ${reason}`))
+    void this.node.hangUp(peerIdFromString(peerId)).catch(() => {})
+  }
+
+  stats (): SwarmStats {
+    let bytesToPeers = this.#bytesToPeersClosed
+    let links = 0
+    for (const s of this.#sessions.values()) { bytesToPeers += s.counters.bytesToPeers; links += s.links.size }
+    return { bytesToPeers, peersBanned: this.#banned.size, links }
+  }
+
+  session (contentId: string): ContentSession | undefined { return this.#sessions.get(contentId) }
+
+  /** Share a content (downloading or complete) with the swarm. */
+  join (store: SessionStore): ContentSession {
+    const id = store.manifest.contentId
+    const existing = this.#sessions.get(id)
+    if (existing !== undefined) return existing
+    const session = new ContentSession({
+      store,
+      selfId: this.selfId,
+      uploads: this.uploads,
+      listenAddrs: () => this.node.getMultiaddrs().map(a => a.toString()).filter(a => a.length <= 256),
+      requestTimeoutMs: this.#init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      alone: () => this.#init.alone === true && this.node.getConnections().length === 0,
+      ban: (peerId, reason) => { this.ban(peerId, reason) },
+      discovered: peers => { this.#dialDiscovered(session, peers) },
+      ...(this.#init.settleMs !== undefined ? { settleMs: this.#init.settleMs } : {}),
+      ...(this.#init.httpDelayMs !== undefined ? { httpDelayMs: this.#init.httpDelayMs } : {})
+    })
+    this.#sessions.set(id, session)
+    for (const conn of this.node.getConnections()) void this.#open(session, conn)
+    return session
+  }
+
+  /** Stop sharing a content. */
+  leave (contentId: string): void {
+    const s = this.#sessions.get(contentId)
+    if (s === undefined) return
+    this.#bytesToPeersClosed += s.counters.bytesToPeers
+    this.#sessions.delete(contentId)
+    s.close()
+  }
+
+  #connected (conn: Connection): void {
+    const peer = conn.remotePeer.toString()
+    if (this.#banned.has(peer)) { void conn.close().catch(() => {}); return }
+    for (const s of this.#sessions.values()) void this.#open(s, conn)
+  }
+
+  async #open (session: ContentSession, conn: Connection): Promise<void> {
+    const peer = conn.remotePeer.toString()
+    if (this.#banned.has(peer) || session.links.has(peer) || session.links.size >= (this.#init.maxLinksPerContent ?? DEFAULT_MAX_LINKS_PER_CONTENT)) return
+    if (conn.status !== 'open') return
+    let stream: Stream
+    try {
+      stream = await conn.newStream(PROTOCOL_ID, { signal: AbortSignal.timeout(HELLO_TIMEOUT_MS) })
+    } catch (err) {
+      this.#log(`no swarm stream to ${peer}: ${(err as Error).message}`)
+      return
+    }
+    const decoder = new FrameDecoder({ maxPayload: session.ctx.pieceSize })
+    const frames = readFrames(stream, decoder)
+    try {
+      await writeFrames(stream, encodeFrame(session.hello()), AbortSignal.timeout(HELLO_TIMEOUT_MS))
+      const hello = await this.#firstHello(frames, session, peer)
+      if (hello === undefined) { stream.abort(new Error('no HELLO')); return }
+      this.#attach(session, stream, peer, true, hello, frames)
+    } catch (err) {
+      this.#refused(peer, err)
+      stream.abort(err as Error)
+    }
+  }
+
+  async #inbound (stream: Stream, conn: Connection): Promise<void> {
+    const peer = conn.remotePeer.toString()
+    if (this.#banned.has(peer)) { stream.abort(new Error('banned')); return }
+    const decoder = new FrameDecoder({ maxPayload: MAX_PAYLOAD_LENGTH })
+    const frames = readFrames(stream, decoder)
+    try {
+      const first = await this.#next(frames)
+      if (first?.message.type !== 'HELLO') throw new ProtocolError('first message is not HELLO')
+      const session = this.#sessions.get(first.message.contentId)
+      if (session === undefined || session.links.size >= (this.#init.maxLinksPerContent ?? DEFAULT_MAX_LINKS_PER_CONTENT)) {
+        // not our content (or full): a polite close, not a violation
+        await stream.close().catch(() => {})
+        return
+      }
+      validateMessage(first.message, session.ctx)
+      decoder.maxPayload = session.ctx.pieceSize
+      await writeFrames(stream, encodeFrame(session.hello()), AbortSignal.timeout(HELLO_TIMEOUT_MS))
+      this.#attach(session, stream, peer, false, first.message, frames)
+    } catch (err) {
+      this.#refused(peer, err)
+      stream.abort(err as Error)
+    }
+  }
+
+  async #next (frames: AsyncIterator<Frame>): Promise<Frame | undefined> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((resolve, reject) => {
+      timer = setTimeout(() => { reject(new Error(`no HELLO within ${HELLO_TIMEOUT_MS} ms`)) }, HELLO_TIMEOUT_MS)
+    })
+    try {
+      const r = await Promise.race([frames.next(), timeout])
+      return r.done === true ? undefined : r.value
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async #firstHello (frames: AsyncIterator<Frame>, session: ContentSession, peer: string): Promise<HelloMessage | undefined> {
+    const first = await this.#next(frames)
+    if (first === undefined) return undefined // the peer does not share this content
+    if (first.message.type !== 'HELLO') throw new ProtocolError(`${peer} answered with ${first.message.type}, not HELLO`)
+    validateMessage(first.message, session.ctx)
+    if (first.message.contentId !== session.manifest.contentId) throw new ProtocolError(`${peer} answered HELLO for another content`)
+    return first.message
+  }
+
+  #refused (peer: string, err: unknown): void {
+    if (err instanceof ProtocolError) this.ban(peer, err.message)
+    else this.#log(`swarm stream with ${peer} failed: ${(err as Error)?.message ?? String(err)}`)
+  }
+
+  #attach (session: ContentSession, stream: Stream, peer: string, outbound: boolean, hello: HelloMessage, frames: AsyncIterator<Frame>): void {
+    const link = new PeerLink({ stream: stream as unknown as LinkStream, peerId: peer, outbound, host: session, hello, frames })
+    if (!session.addLink(link)) {
+      void stream.close().catch(() => {})
+      return
+    }
+    void link.run()
+  }
+
+  #dialDiscovered (session: ContentSession, peers: readonly PeerRecord[]): void {
+    const max = this.#init.maxLinksPerContent ?? DEFAULT_MAX_LINKS_PER_CONTENT
+    for (const p of peers) {
+      if (session.links.size >= max) return
+      if (this.#banned.has(p.peerId) || p.peerId === this.selfId) continue
+      let id: PeerId
+      try { id = peerIdFromString(p.peerId) } catch { continue }
+      if (this.node.getConnections(id).length > 0) continue
+      const addrs = p.addrs.flatMap(a => { try { return [multiaddr(a)] } catch { return [] } })
+      if (addrs.length === 0) continue
+      void this.node.peerStore.merge(id, { multiaddrs: addrs })
+        .then(async () => await this.node.dial(id, { signal: AbortSignal.timeout(HELLO_TIMEOUT_MS) }))
+        .catch((err: Error) => { this.#log(`peer exchange dial to ${p.peerId} failed: ${err.message}`) })
+    }
+  }
+}

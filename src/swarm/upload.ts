@@ -1,0 +1,63 @@
+/**
+ * Fair uploads: at most `maxConcurrent` pieces are read and sent at once,
+ * node-wide, and free slots go round-robin over the peers that are waiting,
+ * so one greedy peer cannot starve the others (THREATS R7). Each peer's queue
+ * is bounded by the protocol's outstanding-request limit; the caller enforces
+ * that bound and strikes peers that exceed it.
+ */
+/** Pieces uploaded at once, node-wide. @default 8 */
+export const DEFAULT_MAX_CONCURRENT_UPLOADS = 8
+
+export type UploadJob = () => Promise<void>
+
+export class UploadScheduler {
+  readonly maxConcurrent: number
+  readonly #queues = new Map<string, UploadJob[]>()
+  /** round-robin order of peers with queued jobs */
+  readonly #order: string[] = []
+  #running = 0
+
+  constructor (maxConcurrent = DEFAULT_MAX_CONCURRENT_UPLOADS) {
+    if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new RangeError('maxConcurrent must be an integer ≥ 1')
+    this.maxConcurrent = maxConcurrent
+  }
+
+  /** Jobs waiting (not yet running) for `peer`. */
+  queued (peer: string): number { return this.#queues.get(peer)?.length ?? 0 }
+  get running (): number { return this.#running }
+
+  enqueue (peer: string, job: UploadJob): void {
+    let q = this.#queues.get(peer)
+    if (q === undefined) { q = []; this.#queues.set(peer, q); this.#order.push(peer) }
+    q.push(job)
+    this.#pump()
+  }
+
+  /** Drop everything queued for `peer` (it left, cancelled or was banned). */
+  drop (peer: string): void {
+    if (!this.#queues.delete(peer)) return
+    const i = this.#order.indexOf(peer)
+    if (i >= 0) this.#order.splice(i, 1)
+  }
+
+  /** Remove one queued job (a CANCEL); true if it was still queued. */
+  remove (peer: string, job: UploadJob): boolean {
+    const q = this.#queues.get(peer)
+    const i = q?.indexOf(job) ?? -1
+    if (q === undefined || i < 0) return false
+    q.splice(i, 1)
+    if (q.length === 0) this.drop(peer)
+    return true
+  }
+
+  #pump (): void {
+    while (this.#running < this.maxConcurrent && this.#order.length > 0) {
+      const peer = this.#order.shift() as string
+      const q = this.#queues.get(peer) as UploadJob[]
+      const job = q.shift() as UploadJob
+      if (q.length === 0) this.#queues.delete(peer); else this.#order.push(peer)
+      this.#running++
+      void job().catch(() => {}).finally(() => { this.#running--; this.#pump() })
+    }
+  }
+}
