@@ -1,10 +1,10 @@
 import { readFile, stat, writeFile } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { basename, dirname, resolve } from 'node:path'
 import { UsageError, toStoreError } from '../errors.js'
 import { createManifest, generateKey, privateKeyFromPem, checkOriginUrl, checkPieceSize } from '../manifest/index.js'
 import { createNode, type NodeInit } from '../node/node.js'
 import { parseStaticPeer } from '../node/libp2p.js'
-import { atomicWriteFile } from '../util/atomic-write.js'
+import { nodeStoreFs, writeFileAtomic } from '../store/index.js'
 import { parse, parseExpiry, parseIntOption, required, resolveTrust } from './args.js'
 import { ProgressBar, formatBytes } from './progress.js'
 
@@ -68,7 +68,7 @@ export async function publish (argv: string[], io: Io): Promise<void> {
     ...(typeof values.version === 'string' ? { version: parseIntOption(values.version, 'version') } : {}),
     signal: io.signal
   })
-  await atomicWriteFile(out, manifest.bytes).catch(err => { throw toStoreError(err, `writing ${out}`) })
+  await writeFileAtomic(nodeStoreFs, dirname(out), basename(out), manifest.bytes).catch(err => { throw toStoreError(err, `writing ${out}`) })
   io.stdout.write(`manifest written to ${out} (${manifest.size} bytes, ${manifest.pieceHashes.length} pieces)\n${manifest.contentId}\n`)
 }
 

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { Ed25519PrivateKey } from '@libp2p/interface'
 import { KeyInvalidError } from '../errors.js'
+import { nodeStoreFs } from '../store/index.js'
 
 /** File name of the peer key inside the state directory. */
 export const PEER_KEY_FILE = 'peer-key'
@@ -63,7 +64,7 @@ export async function loadOrCreatePeerKey (stateDir: string): Promise<PeerKey> {
   } finally {
     await unlink(tmp).catch(() => {})
   }
-  await fsyncDir(stateDir)
+  await nodeStoreFs.fsyncDir(stateDir)
   return { privateKey: key, created: true, path }
 }
 
@@ -95,16 +96,4 @@ async function readKey (path: string): Promise<Ed25519PrivateKey | undefined> {
   }
   if (key.type !== 'Ed25519') throw new KeyInvalidError(`peer key ${path} is a ${key.type} key, expected Ed25519`)
   return key
-}
-
-async function fsyncDir (dir: string): Promise<void> {
-  let fh
-  try {
-    fh = await open(dir, 'r')
-    await fh.sync()
-  } catch {
-    // Windows cannot fsync a directory; the link is still atomic there
-  } finally {
-    await fh?.close().catch(() => {})
-  }
 }

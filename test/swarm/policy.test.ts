@@ -116,3 +116,25 @@ test('origin coordination: owners split blocks, claims hold others back, delays 
   assert.equal(b.owner(ownedByB[0]), 'peerA')
   assert.equal(b.claimed(ownedByB[0]), false)
 })
+
+test('uploads: bounded concurrency and round-robin between peers', async () => {
+  const { UploadScheduler } = await import('../../src/swarm/upload.js')
+  const up = new UploadScheduler(2)
+  const order: string[] = []
+  let maxRunning = 0
+  const gates: Array<() => void> = []
+  const job = (name: string) => async () => {
+    order.push(name)
+    maxRunning = Math.max(maxRunning, up.running)
+    await new Promise<void>(resolve => gates.push(resolve))
+  }
+  for (let i = 0; i < 6; i++) up.enqueue('greedy', job(`g${i}`))
+  up.enqueue('polite', job('p0'))
+  up.enqueue('other', job('o0'))
+  assert.deepEqual(order, ['g0', 'g1'])
+  while (gates.length > 0) { gates.shift()!(); await new Promise(resolve => setImmediate(resolve)) }
+  assert.equal(maxRunning, 2)
+  // after the first two, the waiting peers are served before the greedy one's third job
+  assert.deepEqual(order.slice(2, 5).sort(), ['g2', 'o0', 'p0'])
+  assert.equal(order.length, 8)
+})

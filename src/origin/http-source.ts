@@ -1,0 +1,186 @@
+/**
+ * {@link HttpSource}: the HTTP origin as a {@link PieceSource}. It turns a
+ * `fetch(first, count)` into one Range request (following vetted redirects),
+ * retries retryable failures with backoff from the first piece not yet
+ * yielded, and reuses keep-alive connections through one undici `Agent`
+ * (a pool of `connections` per origin host).
+ *
+ * The source does not hash: each piece it yields has the right length and
+ * index, and nothing more is promised — the store's choke point verifies.
+ */
+import { Agent } from 'undici'
+import { AbortedError, DoswarmError, OriginError, UsageError } from '../errors.js'
+import { pieceCount } from '../manifest/types.js'
+import type { PieceData, PieceSource } from '../source/index.js'
+import { backoffDelay, sleep } from './backoff.js'
+import { resolveOptions, type HttpSourceInit, type HttpSourceOptions } from './options.js'
+import { RangeRequest } from './range-request.js'
+import { checkRedirect, guardedLookup, hostOf, type RedirectPolicy } from './redirect.js'
+
+/** Counters for benchmarks and the scheduler's origin accounting. */
+export interface HttpSourceStats {
+  /** Body bytes of accepted 206 responses (pieces, including ones cut short by a failure). */
+  bytesReceived: number
+  /** HTTP requests sent, redirects and retries included. */
+  requests: number
+}
+
+export class HttpSource implements PieceSource {
+  /** `http:` + the configured URL. */
+  readonly id: string
+  readonly kind = 'http' as const
+  readonly stats: HttpSourceStats = { bytesReceived: 0, requests: 0 }
+  readonly #opts: HttpSourceOptions
+  readonly #pieces: number
+  readonly #agent: Agent
+  readonly #redirects: RedirectPolicy
+  readonly #closing = new AbortController()
+
+  /** @throws {UsageError} when an option is invalid */
+  constructor (init: HttpSourceInit) {
+    this.#opts = resolveOptions(init)
+    this.id = `http:${init.url}`
+    this.#pieces = pieceCount(this.#opts.manifest)
+    this.#redirects = {
+      allowPrivateRedirects: this.#opts.allowPrivateRedirects,
+      classifyAddress: this.#opts.classifyAddress,
+      publicOnly: new Set(),
+      trustedHost: hostOf(this.#opts.url)
+    }
+    this.#agent = new Agent({
+      connections: this.#opts.connections,
+      pipelining: 1,
+      // Our StallWatch owns header/body timing: it is pause-aware and enforces a minimum rate.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      connect: {
+        timeout: this.#opts.idleTimeoutMs,
+        lookup: guardedLookup(this.#redirects.publicOnly, this.#opts.classifyAddress)
+      }
+    })
+  }
+
+  /** Fetches worth running at once: one per connection. */
+  get maxConcurrent (): number {
+    return this.#opts.connections
+  }
+
+  /** The origin serves the whole file: true for every valid piece index. */
+  has (index: number): boolean {
+    return Number.isInteger(index) && index >= 0 && index < this.#pieces
+  }
+
+  /**
+   * Fetch pieces `first .. first+count-1` with one Range request, yielding
+   * each piece as soon as it is complete. Retryable failures are retried up
+   * to `maxRetries` times, resuming at the first piece not yet yielded.
+   *
+   * @throws {OriginError} when the origin fails for good (`retryable` says whether a later try may work)
+   * @throws {AbortedError} when `signal` fires or the source is closed
+   * @throws {UsageError} when the run is outside the file
+   */
+  fetch (first: number, count: number, signal: AbortSignal): AsyncIterable<PieceData> {
+    return this.#fetch(first, count, signal)
+  }
+
+  /** Abort every fetch in progress and close all connections. Idempotent. */
+  async close (): Promise<void> {
+    if (this.#closing.signal.aborted) return
+    this.#closing.abort()
+    await this.#agent.destroy()
+  }
+
+  async * #fetch (first: number, count: number, signal: AbortSignal): AsyncGenerator<PieceData, void, undefined> {
+    if (!Number.isInteger(first) || !Number.isInteger(count) || first < 0 || count < 1 || first + count > this.#pieces) {
+      throw new UsageError(`HttpSource.fetch: run ${first}+${count} is outside pieces 0..${this.#pieces - 1}`)
+    }
+    // One signal for "caller gave up" and "source closed"; plain listeners, removed in finally.
+    const ac = new AbortController()
+    const onAbort = (): void => ac.abort()
+    signal.addEventListener('abort', onAbort, { once: true })
+    this.#closing.signal.addEventListener('abort', onAbort, { once: true })
+    if (signal.aborted || this.#closing.signal.aborted) ac.abort()
+    try {
+      if (ac.signal.aborted) throw this.#classify(new AbortedError(), ac.signal)
+      const end = first + count
+      let next = first
+      let retries = 0
+      for (;;) {
+        try {
+          for await (const piece of this.#exchange(next, end - next, ac.signal)) {
+            next = piece.index + 1
+            yield piece
+          }
+          return
+        } catch (err) {
+          const e = this.#classify(err, ac.signal)
+          if (e instanceof AbortedError) throw e
+          // A retryable failure after the last piece costs nothing: everything asked for was delivered.
+          if (next === end && e.retryable) return
+          if (!e.retryable || retries >= this.#opts.maxRetries) throw giveUp(e, retries + 1)
+          const { retryBaseMs, retryAfterCapMs, random } = this.#opts
+          await sleep(e.retryAfterMs ?? backoffDelay(retries, retryBaseMs, retryAfterCapMs, random), ac.signal)
+            .catch((abortErr: unknown) => { throw this.#classify(abortErr, ac.signal) })
+          retries++
+        }
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+      this.#closing.signal.removeEventListener('abort', onAbort)
+    }
+  }
+
+  /** One attempt: a request, redirects followed, then the body cut into pieces. */
+  async * #exchange (first: number, count: number, signal: AbortSignal): AsyncGenerator<PieceData, void, undefined> {
+    const o = this.#opts
+    let url = o.url
+    for (let hops = 0; ; hops++) {
+      const req = new RangeRequest({
+        dispatcher: this.#agent,
+        url,
+        manifest: o.manifest,
+        first,
+        count,
+        signal,
+        limits: o,
+        retryAfterCapMs: o.retryAfterCapMs,
+        onBytes: (n) => { this.stats.bytesReceived += n }
+      })
+      this.stats.requests++
+      try {
+        const head = await req.start()
+        if (head.kind === 'redirect') {
+          if (hops >= o.maxRedirects) {
+            throw new OriginError(`${o.url.href}: too many redirects (more than ${o.maxRedirects})`, false)
+          }
+          url = await checkRedirect(url, head.location, this.#redirects, signal)
+          continue
+        }
+        for (;;) {
+          const piece = await req.next()
+          if (piece === null) return
+          yield piece
+        }
+      } finally {
+        req.close()
+      }
+    }
+  }
+
+  /** Map anything thrown during an attempt to the errors `fetch` promises. */
+  #classify (err: unknown, signal: AbortSignal): OriginError | AbortedError {
+    if (signal.aborted || err instanceof AbortedError) {
+      return this.#closing.signal.aborted ? new AbortedError('http source closed') : new AbortedError()
+    }
+    if (err instanceof OriginError) return err
+    const message = err instanceof Error ? err.message : String(err)
+    const code = err instanceof DoswarmError ? ` (${err.code})` : ''
+    return new OriginError(`${this.#opts.url.href}: ${message}${code}`, false, undefined, { cause: err })
+  }
+}
+
+/** The final error of a fetch, saying how many attempts were made. */
+function giveUp (e: OriginError, attempts: number): OriginError {
+  if (attempts === 1) return e
+  return new OriginError(`${e.message} (gave up after ${attempts} attempts)`, e.retryable, e.retryAfterMs, { cause: e })
+}

@@ -1,0 +1,360 @@
+/**
+ * One HTTP exchange: `GET` with `Range: bytes=a-b` for a run of pieces,
+ * driven through undici's low-level `dispatch` handler API so that we see each
+ * body chunk as undici parsed it (no stream in between), can pause the
+ * socket when our consumer is behind, and can abort without reading a byte
+ * more than asked (THREATS C4, T4, T5).
+ *
+ * Memory: body bytes are copied straight from undici's chunk into a
+ * preallocated buffer of the current piece. At most one completed piece waits
+ * for the consumer; when a second would start while it waits, the transport is
+ * paused and the rest of the current chunk is kept by reference, not copied.
+ */
+import type { Dispatcher } from 'undici'
+import { AbortedError, OriginError } from '../errors.js'
+import { pieceLength, type Manifest } from '../manifest/types.js'
+import type { PieceData } from '../source/index.js'
+import { parseRetryAfter } from './backoff.js'
+import { MAX_DISCARD_BODY_BYTES, PRIVATE_ADDRESS_REFUSED, REDIRECT_STATUSES } from './constants.js'
+import { checkPartialResponse, formatRange, pieceByteRange, type ByteRange } from './http-range.js'
+import { StallWatch, type StallLimits } from './stall.js'
+
+/** What the response head said. Errors reject instead. */
+export type ResponseHead =
+  | { kind: 'body' }
+  | { kind: 'redirect', status: number, location: string }
+
+export interface RangeRequestInit {
+  dispatcher: Dispatcher
+  url: URL
+  manifest: Pick<Manifest, 'size' | 'pieceSize'>
+  first: number
+  count: number
+  signal: AbortSignal
+  limits: StallLimits
+  retryAfterCapMs: number
+  /** Called with the size of every accepted body chunk (for stats). */
+  onBytes: (n: number) => void
+}
+
+/**
+ * Transport state: `idle` → `headers` (dispatched) → `body` (206 accepted) or
+ * `discard` (draining a small redirect/error body) → `done` (ended, failed or aborted).
+ */
+type State = 'idle' | 'headers' | 'body' | 'discard' | 'done'
+
+interface Deferred<T> {
+  promise: Promise<T>
+  resolve: (v: T) => void
+  reject: (e: Error) => void
+}
+
+export class RangeRequest implements Dispatcher.DispatchHandler {
+  readonly #init: RangeRequestInit
+  readonly #range: ByteRange
+  readonly #expected: number
+  readonly #watch: StallWatch
+  readonly #head: Deferred<ResponseHead> = deferred()
+  #state: State = 'idle'
+  #controller: Dispatcher.DispatchController | undefined
+  /** Consumer-side outcome: the error `next()` reports once ready pieces are taken. */
+  #error: Error | undefined
+  #complete = false
+  #received = 0
+  #discarded = 0
+  #nextIndex: number
+  #piece: Buffer | undefined
+  #fill = 0
+  #ready: PieceData | undefined
+  #waiter: Deferred<PieceData | null> | undefined
+  #paused = false
+  #leftover: Buffer | undefined
+  #leftoverOff = 0
+
+  constructor (init: RangeRequestInit) {
+    this.#init = init
+    this.#range = pieceByteRange(init.manifest, init.first, init.count)
+    this.#expected = this.#range.end - this.#range.start + 1
+    this.#nextIndex = init.first
+    this.#watch = new StallWatch(init.limits, this.#onStall)
+    // The head promise may be rejected before anyone awaits it; that is not "unhandled".
+    this.#head.promise.catch(() => {})
+  }
+
+  /** Send the request. Resolves when the response head is accepted or is a redirect. */
+  async start (): Promise<ResponseHead> {
+    const { signal, dispatcher, url } = this.#init
+    if (signal.aborted) throw new AbortedError()
+    signal.addEventListener('abort', this.#onAbort, { once: true })
+    this.#state = 'headers'
+    dispatcher.dispatch({
+      origin: url.origin,
+      path: url.pathname + url.search,
+      method: 'GET',
+      headers: { range: formatRange(this.#range), 'accept-encoding': 'identity', 'user-agent': 'doswarm' }
+    }, this)
+    return await this.#head.promise
+  }
+
+  /** The next complete piece, `null` after the last one, or the exchange's error. */
+  async next (): Promise<PieceData | null> {
+    const ready = this.#ready
+    if (ready !== undefined) {
+      this.#ready = undefined
+      this.#resume()
+      return ready
+    }
+    if (this.#error !== undefined) throw this.#error
+    if (this.#complete) return null
+    const waiter = deferred<PieceData | null>()
+    this.#waiter = waiter
+    return await waiter.promise
+  }
+
+  /**
+   * Release the exchange. An unfinished body is aborted (the connection is
+   * closed); a small redirect/error body being drained is left to finish so
+   * the connection can be reused — its stall watch still bounds it.
+   */
+  close (): void {
+    if (this.#state === 'discard') return
+    this.#abortTransport(new AbortedError('range request closed'))
+  }
+
+  // ---- undici DispatchHandler -------------------------------------------
+
+  onRequestStart (controller: Dispatcher.DispatchController): void {
+    this.#controller = controller
+    // Aborted while queued for a connection: cancel now that we can.
+    if (this.#state === 'done') {
+      controller.abort(this.#error ?? new AbortedError())
+      return
+    }
+    this.#watch.start(false)
+  }
+
+  onResponseStart (_c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+    if (status < 200 || this.#state !== 'headers') return
+    const url = this.#init.url.href
+    if (status === 206) {
+      const problem = checkPartialResponse(headers, this.#range, this.#init.manifest.size)
+      if (problem !== undefined) {
+        this.#fail(new OriginError(`${url}: ${problem}`, false))
+        return
+      }
+      this.#state = 'body'
+      this.#watch.start(true)
+      this.#head.resolve({ kind: 'body' })
+      return
+    }
+    if (REDIRECT_STATUSES.has(status)) {
+      const location = headers.location
+      if (typeof location !== 'string' || location === '') {
+        this.#fail(new OriginError(`${url}: HTTP ${status} without a usable Location`, false))
+        return
+      }
+      this.#discard(headers)
+      this.#head.resolve({ kind: 'redirect', status, location })
+      return
+    }
+    if (status === 429 || status >= 500) {
+      const retryAfterMs = parseRetryAfter(headers['retry-after'], this.#init.retryAfterCapMs)
+      this.#reject(new OriginError(`${url}: HTTP ${status}`, true, retryAfterMs))
+      this.#discard(headers)
+      return
+    }
+    // A 200 is the whole file: never read it (it may be huge), just hang up.
+    const why = status === 200 ? 'origin ignored the Range request (HTTP 200 instead of 206)' : `HTTP ${status}`
+    this.#fail(new OriginError(`${url}: ${why}`, false))
+  }
+
+  onResponseData (_c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#state === 'body') {
+      const room = this.#expected - this.#received
+      if (chunk.length <= room) {
+        this.#accept(chunk)
+        return
+      }
+      // Keep what lies inside the range (those pieces stand), then hang up: never read past it.
+      if (room > 0) this.#accept(chunk.subarray(0, room))
+      this.#fail(new OriginError(`${this.#init.url.href}: body longer than the requested ${this.#expected} bytes`, false))
+    } else if (this.#state === 'discard') {
+      this.#discarded += chunk.length
+      this.#watch.bytes(chunk.length)
+      if (this.#discarded > MAX_DISCARD_BODY_BYTES) this.#abortTransport(new AbortedError('discarded body too long'))
+    }
+  }
+
+  onResponseEnd (): void {
+    const state = this.#state
+    if (state === 'done') return
+    this.#state = 'done'
+    this.#release()
+    if (state === 'discard') return
+    if (state !== 'body' || this.#received < this.#expected) {
+      this.#reject(new OriginError(
+        `${this.#init.url.href}: body truncated at ${this.#received} of ${this.#expected} bytes`, true))
+      return
+    }
+    this.#finish()
+  }
+
+  onResponseError (_c: Dispatcher.DispatchController | undefined, err: Error): void {
+    const state = this.#state
+    if (state === 'done') return
+    this.#state = 'done'
+    this.#release()
+    if (state === 'discard') return
+    // Every byte is in; how the connection ended afterwards does not matter.
+    if (state === 'body' && this.#received === this.#expected) {
+      this.#finish()
+      return
+    }
+    const code = (err as NodeJS.ErrnoException).code
+    const retryable = code === undefined || !(code.startsWith('HPE_') || code === PRIVATE_ADDRESS_REFUSED)
+    const what = code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' ? 'body shorter than its Content-Length' : err.message
+    const where = state === 'body' ? `connection failed after ${this.#received} of ${this.#expected} bytes` : 'request failed'
+    this.#reject(new OriginError(`${this.#init.url.href}: ${where}: ${what}`, retryable, undefined, { cause: err }))
+  }
+
+  // ---- internals ---------------------------------------------------------
+
+  #accept (chunk: Buffer): void {
+    const n = chunk.length
+    this.#received += n
+    this.#watch.bytes(n)
+    this.#init.onBytes(n)
+    this.#consume(chunk, 0)
+  }
+
+  /** Copy `chunk[off..]` into piece buffers; hand over or park each completed piece. */
+  #consume (chunk: Buffer, off: number): void {
+    const len = chunk.length
+    while (off < len) {
+      let piece = this.#piece
+      if (piece === undefined) {
+        // allocUnsafeSlow: no zero-fill (every byte is overwritten before the piece leaves) and no pool slicing.
+        piece = this.#piece = Buffer.allocUnsafeSlow(pieceLength(this.#init.manifest, this.#nextIndex))
+        this.#fill = 0
+      }
+      const n = Math.min(piece.length - this.#fill, len - off)
+      chunk.copy(piece, this.#fill, off, off + n)
+      this.#fill += n
+      off += n
+      if (this.#fill < piece.length) continue
+
+      this.#piece = undefined
+      const done: PieceData = { index: this.#nextIndex++, bytes: piece }
+      const waiter = this.#waiter
+      if (waiter !== undefined) {
+        this.#waiter = undefined
+        waiter.resolve(done)
+        continue
+      }
+      this.#ready = done
+      if (off < len || this.#received < this.#expected) {
+        // The consumer is behind: hold the rest until it takes this piece.
+        if (off < len) {
+          this.#leftover = chunk
+          this.#leftoverOff = off
+        }
+        this.#paused = true
+        this.#watch.stop()
+        this.#controller?.pause()
+        return
+      }
+    }
+  }
+
+  /** The consumer took the parked piece: continue with the held chunk, then the socket. */
+  #resume (): void {
+    if (!this.#paused) return
+    this.#paused = false
+    const leftover = this.#leftover
+    if (leftover !== undefined) {
+      this.#leftover = undefined
+      this.#consume(leftover, this.#leftoverOff)
+      if (this.#paused) return
+    }
+    if (this.#state === 'body') {
+      this.#watch.start(true)
+      this.#controller?.resume() // may deliver data synchronously, re-entering #consume
+    }
+  }
+
+  #finish (): void {
+    this.#complete = true
+    const waiter = this.#waiter
+    if (waiter !== undefined && this.#ready === undefined) {
+      this.#waiter = undefined
+      waiter.resolve(null)
+    }
+  }
+
+  /** Drain a small body of known length to keep the connection; otherwise hang up. */
+  #discard (headers: Record<string, string | string[] | undefined>): void {
+    const cl = headers['content-length']
+    const len = typeof cl === 'string' && /^\d{1,16}$/.test(cl.trim()) ? Number(cl.trim()) : Infinity
+    if (len <= MAX_DISCARD_BODY_BYTES) {
+      this.#state = 'discard'
+      this.#watch.start(false)
+    } else {
+      this.#abortTransport(new AbortedError('not reading this body'))
+    }
+  }
+
+  /** Report `err` to the consumer (first error wins). */
+  #reject (err: Error): void {
+    this.#error ??= err
+    this.#head.reject(this.#error)
+    const waiter = this.#waiter
+    if (waiter !== undefined) {
+      this.#waiter = undefined
+      waiter.reject(this.#error)
+    }
+  }
+
+  #abortTransport (err: Error): void {
+    if (this.#state === 'done') return
+    this.#state = 'done'
+    this.#release()
+    this.#leftover = undefined
+    // Without a controller the request is still queued; onRequestStart aborts it.
+    this.#controller?.abort(err)
+  }
+
+  #fail (err: Error): void {
+    this.#reject(err)
+    this.#abortTransport(err)
+  }
+
+  #release (): void {
+    this.#watch.stop()
+    this.#init.signal.removeEventListener('abort', this.#onAbort)
+  }
+
+  readonly #onAbort = (): void => {
+    this.#ready = undefined
+    this.#piece = undefined
+    this.#fail(new AbortedError())
+  }
+
+  readonly #onStall = (reason: string): void => {
+    if (this.#state === 'discard') {
+      this.#abortTransport(new AbortedError(reason))
+    } else if (this.#state === 'body' && this.#received === this.#expected) {
+      // Every byte is in but the response never ends (e.g. no final chunk): hang up, keep the pieces.
+      this.#abortTransport(new AbortedError(reason))
+      this.#finish()
+    } else {
+      this.#fail(new OriginError(`${this.#init.url.href}: ${reason}`, true))
+    }
+  }
+}
+
+function deferred<T> (): Deferred<T> {
+  let resolve!: (v: T) => void
+  let reject!: (e: Error) => void
+  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
+  return { promise, resolve, reject }
+}

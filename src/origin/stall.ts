@@ -1,0 +1,92 @@
+/**
+ * Stall detection for one HTTP exchange (THREATS T5): an idle timeout (no
+ * byte for too long) and a minimum average rate over a window. Both clocks run
+ * only while we are ready to read — time spent paused because our consumer is
+ * slow is not the origin's fault and is not counted.
+ *
+ * One timer per exchange, re-armed for the next deadline when it fires; the
+ * per-chunk cost is a counter update and a clock read.
+ */
+
+/** Limits, already validated by the caller. */
+export interface StallLimits {
+  idleTimeoutMs: number
+  /** 0 disables the rate rule. */
+  minRateBytesPerSec: number
+  minRateWindowMs: number
+}
+
+export class StallWatch {
+  readonly #limits: StallLimits
+  readonly #onStall: (reason: string) => void
+  readonly #now: () => number
+  #timer: NodeJS.Timeout | undefined
+  #lastByteAt = 0
+  #windowStart = 0
+  #windowBytes = 0
+  #rateActive = false
+
+  /**
+   * @param onStall - called once per stall with a message that says "stalled"
+   * @param now - clock in ms, injectable for tests
+   */
+  constructor (limits: StallLimits, onStall: (reason: string) => void, now: () => number = () => performance.now()) {
+    this.#limits = limits
+    this.#onStall = onStall
+    this.#now = now
+  }
+
+  /**
+   * (Re)start both clocks from now. `rate` enables the minimum-rate rule;
+   * it is off while waiting for response headers, where only idleness counts.
+   */
+  start (rate: boolean): void {
+    const t = this.#now()
+    this.#lastByteAt = t
+    this.#windowStart = t
+    this.#windowBytes = 0
+    this.#rateActive = rate && this.#limits.minRateBytesPerSec > 0
+    this.#arm(t)
+  }
+
+  /** Record `n` body bytes. */
+  bytes (n: number): void {
+    this.#windowBytes += n
+    this.#lastByteAt = this.#now()
+  }
+
+  /** Stop watching (paused, finished or failed). Idempotent. */
+  stop (): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timer = undefined
+  }
+
+  #arm (t: number): void {
+    this.stop()
+    let due = this.#lastByteAt + this.#limits.idleTimeoutMs
+    if (this.#rateActive) due = Math.min(due, this.#windowStart + this.#limits.minRateWindowMs)
+    this.#timer = setTimeout(this.#check, Math.max(1, Math.ceil(due - t)))
+  }
+
+  readonly #check = (): void => {
+    this.#timer = undefined
+    const t = this.#now()
+    const { idleTimeoutMs, minRateBytesPerSec, minRateWindowMs } = this.#limits
+    const idle = t - this.#lastByteAt
+    if (idle >= idleTimeoutMs) {
+      this.#onStall(`stalled: no data for ${Math.round(idle)} ms (idle timeout ${idleTimeoutMs} ms)`)
+      return
+    }
+    const elapsed = t - this.#windowStart
+    if (this.#rateActive && elapsed >= minRateWindowMs) {
+      const rate = this.#windowBytes * 1000 / elapsed
+      if (rate < minRateBytesPerSec) {
+        this.#onStall(`stalled: ${Math.round(rate)} B/s over ${Math.round(elapsed)} ms, below the minimum ${minRateBytesPerSec} B/s`)
+        return
+      }
+      this.#windowStart = t
+      this.#windowBytes = 0
+    }
+    this.#arm(t)
+  }
+}

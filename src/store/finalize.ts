@@ -1,0 +1,89 @@
+/**
+ * Delivering the output file. Nothing appears at the output path unless it is
+ * a verified copy (C1, T3): copy to a temp file beside the output, fsync it,
+ * hash the copy itself (not the cache file it came from), then rename it into
+ * place and fsync the directory. Any failure removes the temp.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { constants } from 'node:fs'
+import { basename, dirname, join, resolve } from 'node:path'
+import { FileHashMismatchError, throwIfAborted, toStoreError } from '../errors.js'
+import { IO_CHUNK_SIZE } from './constants.js'
+import { readFully, unlinkQuiet, type StoreFileHandle, type StoreFs } from './fs.js'
+import { equalBytes } from './verify.js'
+
+export interface DeliverInput {
+  fs: StoreFs
+  dataPath: string
+  outPath: string
+  size: number
+  fileHash: Uint8Array
+  signal?: AbortSignal
+}
+
+/** Errors meaning "this file system cannot clone", after which a plain copy is worth trying. */
+const NO_CLONE = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'ENOSYS', 'EINVAL', 'ENOTTY'])
+
+/** Copy-on-write clone where the file system can (instant, no extra space), else a real copy. */
+async function copyPreferClone (fs: StoreFs, src: string, dst: string): Promise<void> {
+  try {
+    await fs.copyFile(src, dst, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE)
+  } catch (err) {
+    if (!NO_CLONE.has((err as NodeJS.ErrnoException).code ?? '')) throw err
+    await unlinkQuiet(fs, dst)
+    await fs.copyFile(src, dst, constants.COPYFILE_EXCL)
+  }
+}
+
+/** SHA-256 and length of a whole file, read in bounded chunks. */
+async function hashFile (handle: StoreFileHandle, signal?: AbortSignal): Promise<{ digest: Uint8Array, length: number }> {
+  const hash = createHash('sha256')
+  const buf = new Uint8Array(IO_CHUNK_SIZE)
+  let length = 0
+  for (;;) {
+    throwIfAborted(signal)
+    const n = await readFully(handle, buf, buf.length, length)
+    if (n === 0) break
+    hash.update(buf.subarray(0, n))
+    length += n
+  }
+  return { digest: hash.digest(), length }
+}
+
+/** Temp name beside the output: same directory so the rename is atomic; dot-prefixed so it reads as unfinished. */
+export function tempPathFor (outPath: string): string {
+  return join(dirname(outPath), `.${basename(outPath)}.doswarm-${randomBytes(6).toString('hex')}.part`)
+}
+
+/** Copy the data file to `outPath` atomically and only if it hashes to `fileHash`. */
+export async function deliverVerifiedCopy (input: DeliverInput): Promise<void> {
+  const { fs, signal } = input
+  const out = resolve(input.outPath)
+  const temp = tempPathFor(out)
+  try {
+    throwIfAborted(signal)
+    await copyPreferClone(fs, input.dataPath, temp)
+    const handle = await fs.open(temp, 'r+')
+    let result
+    try {
+      await handle.sync()
+      result = await hashFile(handle, signal)
+    } finally {
+      await handle.close()
+    }
+    if (result.length !== input.size || !equalBytes(result.digest, input.fileHash)) {
+      throw new FileHashMismatchError(`assembled file does not match the manifest's file hash (${result.length} bytes read)`)
+    }
+    throwIfAborted(signal)
+    await fs.rename(temp, out)
+  } catch (err) {
+    await unlinkQuiet(fs, temp)
+    throw toStoreError(err, 'finalize')
+  }
+  try {
+    await fs.fsyncDir(dirname(out))
+  } catch (err) {
+    // the file in place is verified; only its durability across power loss is in doubt
+    throw toStoreError(err, 'finalize: sync output directory')
+  }
+}
