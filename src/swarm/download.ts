@@ -237,6 +237,7 @@ export class Downloader {
       for (const t of this.#tasks) if (t.source === source) running++
       while (running < limit) {
         const ctx = {
+          endgame: this.#inflight.size >= have.length - have.count,
           have: (i: number) => have.get(i),
           inflight: (i: number) => this.#inflight.get(i) ?? 0,
           eligible: (i: number) => source.has(i) && this.#health.mayAsk(source.id, i) &&

@@ -13,6 +13,8 @@ export interface PickContext {
   inflight: (i: number) => number
   /** True when the source being served may be asked for piece i. */
   eligible: (i: number) => boolean
+  /** True when every missing piece is already requested somewhere (endgame). @default false */
+  endgame?: boolean
 }
 
 export class PiecePicker {
@@ -34,9 +36,9 @@ export class PiecePicker {
   availability (i: number): number { return this.#availability[i] }
 
   /**
-   * Rarest eligible piece that nobody is fetching yet; in endgame (nothing
-   * left that is not in flight) the eligible in-flight piece with fewest
-   * requests, as long as it has fewer than `maxDuplicates` requests out.
+   * Rarest eligible piece that nobody is fetching yet; in endgame (every
+   * missing piece is in flight somewhere) the eligible in-flight piece with
+   * fewest requests, as long as it has fewer than `maxDuplicates` out.
    */
   pickRarest (ctx: PickContext, maxDuplicates = 2): number | undefined {
     let best: number | undefined
@@ -50,7 +52,7 @@ export class PiecePicker {
       if (load === 0) {
         const score = this.#availability[i]
         if (score < bestScore) { best = i; bestScore = score; if (score <= 1) break }
-      } else if (best === undefined && load < maxDuplicates && load < endgameLoad) {
+      } else if (ctx.endgame === true && best === undefined && load < maxDuplicates && load < endgameLoad) {
         endgame = i
         endgameLoad = load
       }

@@ -1,13 +1,17 @@
 /**
  * Throughput of {@link HttpSource} against curl, side by side, same origin,
  * same file, same machine: a 1 GiB download over loopback as 4 parallel lanes
- * of sequential ~16 MiB Range requests (curl: 4 processes, each reusing its
- * connection across its ranges; HttpSource: 4 concurrent fetch() loops on one
- * source with 4 connections). The origin runs in its own process so neither
+ * of ~16 MiB Range requests. curl runs twice: as 4 processes (each walking its
+ * lane's ranges on one reused connection) and as one process with 4 parallel
+ * transfers (`-Z`, single-threaded like us). HttpSource: 4 concurrent fetch()
+ * loops on one source with 4 connections. The origin runs in its own process so no
  * contender shares an event loop with it.
  *
  *   npx tsc -p tsconfig.json --outDir .dist-origin
- *   node .dist-origin/test/helpers/origin-bench.js --bench [--size-mib 1024] [--piece-kib 1024] [--rounds 3]
+ *   node .dist-origin/test/helpers/origin-bench.js --bench [--memory] [--size-mib 1024] [--piece-kib 1024] [--rounds 3]
+ *
+ * `--memory` makes the origin serve from RAM, so the origin process costs less
+ * CPU and the contenders' own efficiency shows more.
  *
  * Does nothing unless `--bench` (or the internal `--serve`) is given, so the
  * test runner can load this file harmlessly.
@@ -55,19 +59,35 @@ async function serve (file: string): Promise<void> {
 
 interface Lanes { ranges: Array<{ start: number, end: number }>, lanes: number }
 
-async function runCurl (url: string, { ranges, lanes }: Lanes): Promise<number> {
+/** curl's arguments for fetching `ranges` one after another (one connection, reused). */
+function curlArgs (url: string, ranges: Lanes['ranges']): string[] {
+  const args: string[] = []
+  ranges.forEach((r, i) => {
+    if (i > 0) args.push('--next')
+    args.push('-s', '--fail', '-r', `${r.start}-${r.end}`, '-o', '/dev/null', url)
+  })
+  return args
+}
+
+async function spawnCurl (args: string[]): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const p = spawn('curl', args, { stdio: ['ignore', 'ignore', 'inherit'] })
+    p.on('exit', code => code === 0 ? resolve() : reject(new Error(`curl exit ${code}`)))
+  })
+}
+
+/** `lanes` curl processes, each walking its share of the ranges sequentially. */
+async function runCurlProcesses (url: string, { ranges, lanes }: Lanes): Promise<number> {
   const t0 = performance.now()
-  await Promise.all(Array.from({ length: lanes }, async (_, lane) => {
-    const args = ['-s', '--fail']
-    ranges.filter((_, i) => i % lanes === lane).forEach((r, i) => {
-      if (i > 0) args.push('--next')
-      args.push('-r', `${r.start}-${r.end}`, '-o', '/dev/null', url)
-    })
-    await new Promise<void>((resolve, reject) => {
-      const p = spawn('curl', args, { stdio: 'inherit' })
-      p.on('exit', code => code === 0 ? resolve() : reject(new Error(`curl exit ${code}`)))
-    })
-  }))
+  await Promise.all(Array.from({ length: lanes }, async (_, lane) =>
+    await spawnCurl(curlArgs(url, ranges.filter((_, i) => i % lanes === lane)))))
+  return performance.now() - t0
+}
+
+/** One curl process with `lanes` transfers in parallel (-Z): single-threaded, like us. */
+async function runCurlParallel (url: string, { ranges, lanes }: Lanes): Promise<number> {
+  const t0 = performance.now()
+  await spawnCurl(['-Z', '--parallel-max', String(lanes), ...curlArgs(url, ranges)])
   return performance.now() - t0
 }
 
@@ -103,20 +123,24 @@ async function bench (): Promise<void> {
     const piecesPerRange = Math.max(1, Math.round(rangeBytes / pieceSize))
     const ranges = planRanges(Array.from({ length: Math.ceil(size / rangeBytes) }, (_, i) => i), 1)
       .map(r => ({ start: r.first * rangeBytes, end: Math.min(size, (r.first + 1) * rangeBytes) - 1 }))
-    const curl: number[] = []
-    const ours: number[] = []
+    const times: Record<string, number[]> = { 'curl ×4 processes': [], 'curl -Z (1 process)': [], HttpSource: [] }
     for (let i = 0; i < rounds; i++) {
-      curl.push(await runCurl(url, { ranges, lanes }))
-      ours.push(await runSource(url, size, pieceSize, piecesPerRange, lanes))
+      // Interleaved, so load from elsewhere on the machine hits all contenders alike.
+      times['curl ×4 processes']!.push(await runCurlProcesses(url, { ranges, lanes }))
+      times['curl -Z (1 process)']!.push(await runCurlParallel(url, { ranges, lanes }))
+      times.HttpSource!.push(await runSource(url, size, pieceSize, piecesPerRange, lanes))
     }
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
     const rate = (ms: number): string => `${(size / MiB / (ms / 1000)).toFixed(0)} MiB/s`
-    const c = median(curl)
-    const o = median(ours)
-    console.log(`${size / MiB} MiB, ${lanes} lanes × ${rangeBytes / MiB} MiB ranges, piece ${pieceSize / 1024} KiB, median of ${rounds}`)
-    console.log(`  curl        ${c.toFixed(0)} ms  ${rate(c)}   runs: ${curl.map(x => x.toFixed(0)).join(', ')}`)
-    console.log(`  HttpSource  ${o.toFixed(0)} ms  ${rate(o)}   runs: ${ours.map(x => x.toFixed(0)).join(', ')}`)
-    console.log(`  ratio (HttpSource / curl throughput): ${(c / o).toFixed(2)}`)
+    console.log(`${size / MiB} MiB over loopback, ${lanes} lanes × ${rangeBytes / MiB} MiB ranges, piece ${pieceSize / 1024} KiB, ` +
+      `origin serving from ${process.argv.includes('--memory') ? 'memory' : 'file'}, median of ${rounds}`)
+    for (const [name, xs] of Object.entries(times)) {
+      console.log(`  ${name.padEnd(20)} ${median(xs).toFixed(0).padStart(6)} ms  ${rate(median(xs)).padStart(11)}   runs: ${xs.map(x => x.toFixed(0)).join(', ')}`)
+    }
+    const ours = median(times.HttpSource!)
+    for (const name of ['curl ×4 processes', 'curl -Z (1 process)']) {
+      console.log(`  HttpSource / ${name} throughput: ${(median(times[name]!) / ours).toFixed(2)}`)
+    }
   } finally {
     child.stdin.end()
   }

@@ -51,6 +51,8 @@ export type Behaviour =
   | { kind: 'redirect', location: string, status?: number }
   /** 206 head with the right Content-Range but no Content-Length; the range, then filler forever (close-delimited). */
   | { kind: 'endless' }
+  /** An honest 206 sent with `Transfer-Encoding: chunked` instead of Content-Length. */
+  | { kind: 'chunked' }
 
 export interface OriginRequest {
   method: string
@@ -307,6 +309,10 @@ async function respond (socket: Socket, req: OriginRequest, unsatisfiable: boole
     delete headers['content-length']
     headers.connection = 'close'
   }
+  if (b?.kind === 'chunked') {
+    delete headers['content-length']
+    headers['transfer-encoding'] = 'chunked'
+  }
   if (!(await writeHead(socket, whole ? 200 : 206, headers))) return false
   if (isHead) return keepAlive
 
@@ -330,6 +336,8 @@ async function respond (socket: Socket, req: OriginRequest, unsatisfiable: boole
     case 'lie-length':
       await sendBody(socket, src, body.start, body.end, stats)
       return false // the framing is now wrong either way; hang up
+    case 'chunked':
+      return await sendChunked(socket, src, body.start, body.end, stats) && keepAlive
     case 'endless':
       await sendBody(socket, src, body.start, body.end, stats)
       await endless(socket, stats)
@@ -398,6 +406,18 @@ async function trickle (socket: Socket, src: DataSource, start: number, end: num
     if (!(await sendBody(socket, src, pos, Math.min(end, pos + perTick), stats))) return
     await new Promise(resolve => setTimeout(resolve, intervalMs))
   }
+}
+
+/** `[start, end)` in chunked framing; only payload bytes are counted. */
+async function sendChunked (socket: Socket, src: DataSource, start: number, end: number, stats: Stats): Promise<boolean> {
+  const count = (n: number): void => { stats.bytesSent += n }
+  for (let pos = start; pos < end; pos += 64 * 1024) {
+    const chunk = await src.read(pos, Math.min(end, pos + 64 * 1024), true)
+    if (!(await writeRaw(socket, Buffer.from(`${chunk.length.toString(16)}\r\n`)))) return false
+    if (!(await writeRaw(socket, chunk, count))) return false
+    if (!(await writeRaw(socket, Buffer.from('\r\n')))) return false
+  }
+  return await writeRaw(socket, Buffer.from('0\r\n\r\n'))
 }
 
 /** Filler forever, until the client hangs up. */

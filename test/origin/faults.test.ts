@@ -45,6 +45,29 @@ function assertOriginError (res: Drained, retryable: boolean, message: RegExp): 
 const once = (b: Behaviour) => (_r: OriginRequest, ctx: OriginContext): Behaviour | undefined => ctx.n === 1 ? b : undefined
 const always = (b: Behaviour) => (): Behaviour => b
 
+describe('honest variants', () => {
+  it('a chunked 206 without Content-Length is read to its end', async () => {
+    const res = await run(always({ kind: 'chunked' }))
+    assert.equal(res.error, undefined)
+    assertPieces(res.pieces, 0, data, m)
+    assert.equal(res.pieces.length, N)
+  })
+
+  it('more concurrent fetches than connections queue and all complete', async () => {
+    const origin = await startOrigin({ data })
+    const source = new HttpSource({ url: origin.url, manifest: m, ...FAST, connections: 2 })
+    cleanup.push(async () => { await source.close(); await origin.close() })
+    const runs = [[0, 4], [4, 4], [8, 4], [12, N - 12]] as const
+    const results = await Promise.all(runs.map(async ([f, c]) => await drain(source, f, c, AbortSignal.timeout(DEADLINE_MS))))
+    results.forEach((r, i) => {
+      assert.equal(r.error, undefined)
+      assertPieces(r.pieces, runs[i]![0], data, m)
+      assert.equal(r.pieces.length, runs[i]![1])
+    })
+    assert.ok(origin.connectionsAccepted <= 2)
+  })
+})
+
 describe('origin faults: retryable, then recovered', () => {
   it('503 with Retry-After (seconds) is retried after the advertised delay', async () => {
     const res = await run(once({ kind: 'status', status: 503, retryAfter: '0' }))

@@ -38,8 +38,10 @@ test('pickRarest prefers the piece fewest peers hold and falls back to endgame d
   assert.equal(p.pickRarest(ctx(new Set(), new Map(), i => i !== 0)), 3)
   // endgame: everything missing is in flight → least-loaded duplicate under the cap
   const inflight = new Map([[4, 2], [5, 1]])
-  assert.equal(p.pickRarest(ctx(new Set([0, 1, 2, 3]), inflight)), 5)
-  assert.equal(p.pickRarest(ctx(new Set([0, 1, 2, 3]), new Map([[4, 2], [5, 2]]))), undefined)
+  assert.equal(p.pickRarest({ ...ctx(new Set([0, 1, 2, 3]), inflight), endgame: true }), 5)
+  assert.equal(p.pickRarest({ ...ctx(new Set([0, 1, 2, 3]), new Map([[4, 2], [5, 2]])), endgame: true }), undefined)
+  // before the endgame a source with nothing new to give gets nothing (no premature duplicates)
+  assert.equal(p.pickRarest(ctx(new Set([0, 1, 2, 3]), inflight)), undefined)
 })
 
 test('ban policy: a bad piece is never asked again from its sender; the second bans it', () => {

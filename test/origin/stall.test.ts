@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict'
+import { describe, it, mock } from 'node:test'
+import { StallWatch } from '../../src/origin/stall.js'
+
+/** A StallWatch on a fake clock driven together with mocked setTimeout. */
+function harness (limits: { idleTimeoutMs: number, minRateBytesPerSec: number, minRateWindowMs: number }): {
+  watch: StallWatch, stalls: string[], advance: (ms: number) => void
+} {
+  let now = 0
+  const stalls: string[] = []
+  const watch = new StallWatch(limits, (r) => stalls.push(r), () => now)
+  const advance = (ms: number): void => {
+    for (let i = 0; i < ms; i++) { now++; mock.timers.tick(1) }
+  }
+  return { watch, stalls, advance }
+}
+
+describe('StallWatch', () => {
+  it('fires the idle timeout only after a full quiet period', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] })
+    const { watch, stalls, advance } = harness({ idleTimeoutMs: 100, minRateBytesPerSec: 0, minRateWindowMs: 50 })
+    watch.start(true)
+    advance(90); watch.bytes(1)
+    advance(90); watch.bytes(1)
+    assert.deepEqual(stalls, [])
+    advance(100)
+    assert.equal(stalls.length, 1)
+    assert.match(stalls[0]!, /stalled: no data for 100 ms/)
+    watch.stop()
+  })
+
+  it('fires the minimum-rate rule at a window boundary, not while headers are awaited', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] })
+    const { watch, stalls, advance } = harness({ idleTimeoutMs: 1000, minRateBytesPerSec: 1000, minRateWindowMs: 100 })
+    watch.start(false)
+    advance(300) // waiting for headers: only idleness counts
+    assert.deepEqual(stalls, [])
+    watch.start(true)
+    for (let i = 0; i < 10; i++) { advance(10); watch.bytes(20) } // 2000 B/s: fine
+    assert.deepEqual(stalls, [])
+    for (let i = 0; i < 10; i++) { advance(10); watch.bytes(5) } // 500 B/s: too slow
+    assert.equal(stalls.length, 1)
+    assert.match(stalls[0]!, /stalled: 500 B\/s over 100 ms, below the minimum 1000 B\/s/)
+    watch.stop()
+  })
+
+  it('stop() silences it (paused time is not counted)', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] })
+    const { watch, stalls, advance } = harness({ idleTimeoutMs: 50, minRateBytesPerSec: 1000, minRateWindowMs: 50 })
+    watch.start(true)
+    watch.stop()
+    advance(500)
+    assert.deepEqual(stalls, [])
+    watch.start(true)
+    advance(49)
+    watch.bytes(100)
+    assert.deepEqual(stalls, [])
+    watch.stop()
+  })
+})
