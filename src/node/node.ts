@@ -93,7 +93,7 @@ export class DoswarmNode {
     })
     this.#swarm = new Swarm({
       node: this.#p2p,
-      alone: (this.init.mdns === false) && (this.init.peers ?? []).length === 0,
+      expectPeers: (this.init.peers ?? []).length > 0,
       ...(this.init.httpDelayMs !== undefined ? { httpDelayMs: this.init.httpDelayMs } : {}),
       ...(this.init.settleMs !== undefined ? { settleMs: this.init.settleMs } : {}),
       ...(this.init.requestTimeoutMs !== undefined ? { requestTimeoutMs: this.init.requestTimeoutMs } : {}),

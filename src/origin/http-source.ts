@@ -25,6 +25,17 @@ export interface HttpSourceStats {
   requests: number
 }
 
+/**
+ * An HTTP(S) origin as a piece source.
+ *
+ * ```ts
+ * const origin = new HttpSource({ url: manifest.origins[0], manifest })
+ * for (const run of planRanges(missing, 16)) {
+ *   for await (const piece of origin.fetch(run.first, run.count, signal)) await verifyAndStore(piece)
+ * }
+ * await origin.close()
+ * ```
+ */
 export class HttpSource implements PieceSource {
   /** `http:` + the configured URL. */
   readonly id: string
@@ -111,7 +122,9 @@ export class HttpSource implements PieceSource {
             next = piece.index + 1
             yield piece
           }
-          return
+          if (next === end) return
+          // Defensive: an exchange must deliver every piece or fail; never end a fetch short in silence.
+          throw new OriginError(`${this.#opts.url.href}: response ended before piece ${next}`, true)
         } catch (err) {
           const e = this.#classify(err, ac.signal)
           if (e instanceof AbortedError) throw e

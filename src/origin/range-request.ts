@@ -318,7 +318,6 @@ export class RangeRequest implements Dispatcher.DispatchHandler {
     if (this.#state === 'done') return
     this.#state = 'done'
     this.#release()
-    this.#leftover = undefined
     // Without a controller the request is still queued; onRequestStart aborts it.
     this.#controller?.abort(err)
   }
@@ -334,8 +333,10 @@ export class RangeRequest implements Dispatcher.DispatchHandler {
   }
 
   readonly #onAbort = (): void => {
+    // Nothing more is delivered after an abort; drop what we hold.
     this.#ready = undefined
     this.#piece = undefined
+    this.#leftover = undefined
     this.#fail(new AbortedError())
   }
 

@@ -21,6 +21,13 @@ export const DEFAULT_MAX_RANGE_BYTES = 16 * 1024 * 1024
 export const DEFAULT_HTTP_CONCURRENCY = 4
 /** Concurrent requests on a peer that does not say. @default 4 */
 export const DEFAULT_PEER_CONCURRENCY = 4
+/**
+ * Endgame (asking a second source for a piece already requested) starts only
+ * when every missing piece is in flight and at most this many are missing;
+ * with deep pipelines, "all in flight" alone would duplicate most of a small file.
+ * @default 8
+ */
+export const ENDGAME_MAX_MISSING = 8
 /** Pieces a task may hand to the store before waiting for them to be durable. @default 8 */
 export const DEFAULT_MAX_PENDING_PUTS = 8
 
@@ -153,6 +160,16 @@ export class Downloader {
     this.#poke()
   }
 
+  /**
+   * Stop HTTP fetches that include any of these pieces (another node fetches
+   * them). Pieces already received stand; the rest return to the pool.
+   */
+  abortHttp (indices: readonly number[]): void {
+    for (const t of this.#tasks) {
+      if (t.source.kind === 'http' && indices.some(i => t.pieces.has(i))) t.abort.abort(new AbortedError('another node fetches these pieces'))
+    }
+  }
+
   /** Wake the loop: something changed (a peer announced a piece, a claim expired…). */
   poke (): void { this.#poke() }
 
@@ -237,7 +254,7 @@ export class Downloader {
       for (const t of this.#tasks) if (t.source === source) running++
       while (running < limit) {
         const ctx = {
-          endgame: this.#inflight.size >= have.length - have.count,
+          endgame: have.length - have.count <= ENDGAME_MAX_MISSING && this.#inflight.size >= have.length - have.count,
           have: (i: number) => have.get(i),
           inflight: (i: number) => this.#inflight.get(i) ?? 0,
           eligible: (i: number) => source.has(i) && this.#health.mayAsk(source.id, i) &&
@@ -291,7 +308,7 @@ export class Downloader {
       for await (const { index, bytes } of source.fetch(first, count, signal)) {
         if (index !== expected || index >= first + count) throw new ProtocolError(`${source.id} sent piece ${index}, expected ${expected}`)
         expected++
-        const p = this.#accept(task, index, bytes, signal).finally(() => { this.#release(task, index); this.#poke() })
+        const p = this.#accept(task, index, bytes).finally(() => { this.#release(task, index); this.#poke() })
         p.catch(() => {}) // awaited below; this keeps an early failure from counting as unhandled
         pending.push(p)
         if (pending.length >= maxPending) await pending.shift()
@@ -316,12 +333,13 @@ export class Downloader {
     }
   }
 
-  async #accept (task: Task, index: number, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
+  async #accept (task: Task, index: number, bytes: Uint8Array): Promise<void> {
     const { source } = task
     if (this.#store.have.get(index)) return
     let result
     try {
-      result = await this.#store.put(index, bytes, signal)
+      // no signal: a verified piece is worth keeping even if its fetch was cancelled meanwhile
+      result = await this.#store.put(index, bytes)
     } catch (err) {
       if (err instanceof DoswarmError && (err.code === 'DISK_FULL' || err.code === 'STORE_IO')) this.#fatal ??= err
       throw err

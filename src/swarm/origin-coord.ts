@@ -7,13 +7,16 @@
  *  2. no peer holds a live CLAIM on i (a peer announced it is fetching i from
  *     HTTP; we wait for its HAVE; claims expire after their TTL, or when the
  *     claimer disconnects or RELEASEs);
- *  3. the settle time after start has passed, so peers had a chance to connect
- *     and say what they hold and claim (skipped when no peer can ever appear);
+ *  3. the node has settled: peers had a chance to connect and say what they
+ *     hold and claim (the session decides: a short settle time after start,
+ *     longer while configured static peers have not answered yet);
  *  4. this node owns i's block among the downloading nodes it knows
  *     (rendezvous hashing over node ids, blocks of `blockPieces` consecutive
  *     pieces so that owned pieces still coalesce into long Range requests) —
- *     or i has gone unclaimed for `httpDelayMs` past the settle time, in case
- *     its owner never fetches it.
+ *     or i has gone unclaimed for `httpDelayMs` since the node settled, in
+ *     case its owner never fetches it.
+ * Two nodes that claimed the same piece before they knew of each other
+ * resolve it when the claims meet: the node with the smaller id keeps it.
  * Nodes that start together therefore split the file at the origin by blocks
  * and trade the rest.
  */
@@ -23,6 +26,8 @@ import { createHash } from 'node:crypto'
 export const DEFAULT_BLOCK_PIECES = 16
 /** Wait after start before any HTTP fetch while peers may still connect. @default 1000 */
 export const DEFAULT_SETTLE_MS = 1000
+/** Longest wait for configured static peers to answer before fetching from HTTP anyway. @default 5000 */
+export const DEFAULT_MAX_SETTLE_MS = 5000
 /** Extra wait before fetching a piece another node owns but has not claimed. @default 5000 */
 export const DEFAULT_HTTP_DELAY_MS = 5000
 /** Lifetime of a claim we announce and of claims we accept. @default 30000 */
@@ -44,6 +49,7 @@ export class OriginCoordinator {
   readonly httpDelayMs: number
   readonly #now: () => number
   readonly #startedAt: number
+  #settledAt: number | undefined
   /** piece → (peer → expiry) */
   readonly #claims = new Map<number, Map<string, number>>()
   /** downloading peers we know of (they take part in ownership) */
@@ -119,17 +125,19 @@ export class OriginCoordinator {
     return best
   }
 
+  /** ms since this coordinator was created (the download started). */
+  elapsed (): number { return this.#now() - this.#startedAt }
+
   /**
    * The rule above, minus condition 1 (the scheduler checks peer holdings).
-   * `alone` is true when no peer can ever appear (no discovery, no static peers).
+   * `settled` is condition 3, decided by the session.
    */
-  mayFetch (i: number, alone = false): boolean {
+  mayFetch (i: number, settled: boolean): boolean {
     if (this.claimed(i)) return false
-    if (alone) return true
-    const since = this.#now() - this.#startedAt
-    if (since < this.settleMs) return false
+    if (!settled) return false
+    this.#settledAt ??= this.#now()
     if (this.owner(i) === this.selfId) return true
-    return since >= this.settleMs + this.httpDelayMs
+    return this.#now() - this.#settledAt >= this.httpDelayMs
   }
 }
 

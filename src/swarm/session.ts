@@ -7,7 +7,7 @@ import type { Manifest } from '../manifest/types.js'
 import { MAX_CLAIM_INDICES, messageContext, type HelloMessage, type MessageContext, type PeerRecord } from '../protocol/index.js'
 import type { Bitfield } from '../util/bitfield.js'
 import type { Downloader, DownloadPolicy } from './download.js'
-import { DEFAULT_CLAIM_TTL_MS, OriginCoordinator } from './origin-coord.js'
+import { DEFAULT_CLAIM_TTL_MS, DEFAULT_MAX_SETTLE_MS, OriginCoordinator } from './origin-coord.js'
 import type { PeerLink, PeerLinkHost } from './peer-link.js'
 import type { UploadScheduler } from './upload.js'
 
@@ -29,8 +29,10 @@ export interface SessionInit {
   settleMs?: number
   httpDelayMs?: number
   claimTtlMs?: number
-  /** no peer can ever appear on its own (no discovery, no static peers): skip the settle wait */
-  alone: () => boolean
+  /** static peers are configured: settle only once one has answered (or after maxSettleMs) */
+  expectPeers: boolean
+  /** @default DEFAULT_MAX_SETTLE_MS */
+  maxSettleMs?: number
   /** the swarm bans a peer (violation) */
   ban: (peerId: string, reason: string) => void
   /** peer exchange: dial these */
@@ -109,7 +111,7 @@ export class ContentSession implements PeerLinkHost {
     return {
       mayUseHttp: i => {
         for (const link of this.links.values()) if (link.has(i)) return false
-        return this.coordinator.mayFetch(i, this.#init.alone())
+        return this.coordinator.mayFetch(i, this.#settled())
       },
       onHttpFetch: indices => { this.#claim(indices) },
       onHttpRelease: indices => { this.#release(indices) },
@@ -117,11 +119,19 @@ export class ContentSession implements PeerLinkHost {
         const have = this.store.have
         for (let i = 0; i < have.length; i++) {
           if (have.get(i)) continue
-          if (!this.coordinator.mayFetch(i, this.#init.alone())) return true
+          if (!this.coordinator.mayFetch(i, this.#settled())) return true
         }
         return false
       }
     }
+  }
+
+  /** Condition 3 of the origin rule: have peers had their chance to show up? */
+  #settled (): boolean {
+    const t = this.coordinator.elapsed()
+    if (t < this.coordinator.settleMs) return false
+    if (!this.#init.expectPeers || this.links.size > 0) return true
+    return t >= (this.#init.maxSettleMs ?? DEFAULT_MAX_SETTLE_MS)
   }
 
   /** A link finished its HELLO exchange; returns false if it must be refused. */
@@ -165,6 +175,14 @@ export class ContentSession implements PeerLinkHost {
 
   onClaim (link: PeerLink, indices: readonly number[], ttlMs: number): void {
     this.coordinator.claim(link.peerId, indices, Math.min(ttlMs, this.#claimTtl))
+    // both of us are fetching some of these from HTTP: the smaller id keeps them
+    if (link.peerId < this.#init.selfId) {
+      const clash = indices.filter(i => this.#myClaims.has(i))
+      if (clash.length > 0) {
+        for (const i of clash) this.#myClaims.delete(i)
+        this.#downloader?.abortHttp(clash)
+      }
+    }
   }
 
   onRelease (link: PeerLink, indices: readonly number[]): void {

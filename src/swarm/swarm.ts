@@ -30,8 +30,8 @@ export interface SwarmInit {
   settleMs?: number
   /** delay before fetching from HTTP what another node owns (`--http-delay`) */
   httpDelayMs?: number
-  /** true when no peer can appear by itself (no mDNS, no static peers) */
-  alone?: boolean
+  /** static peers are configured (the origin waits until one answers, up to a limit) */
+  expectPeers?: boolean
   /** @default DEFAULT_MAX_LINKS_PER_CONTENT */
   maxLinksPerContent?: number
   log?: (message: string) => void
@@ -114,7 +114,7 @@ export class Swarm {
       uploads: this.uploads,
       listenAddrs: () => this.node.getMultiaddrs().map(a => a.toString()).filter(a => a.length <= 256),
       requestTimeoutMs: this.#init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-      alone: () => this.#init.alone === true && this.node.getConnections().length === 0,
+      expectPeers: this.#init.expectPeers === true,
       ban: (peerId, reason) => { this.ban(peerId, reason) },
       discovered: peers => { this.#dialDiscovered(session, peers) },
       ...(this.#init.settleMs !== undefined ? { settleMs: this.#init.settleMs } : {}),
@@ -174,8 +174,8 @@ export class Swarm {
       if (first?.message.type !== 'HELLO') throw new ProtocolError('first message is not HELLO')
       const session = this.#sessions.get(first.message.contentId)
       if (session === undefined || session.links.size >= (this.#init.maxLinksPerContent ?? DEFAULT_MAX_LINKS_PER_CONTENT)) {
-        // not our content (or full): a polite close, not a violation
-        await stream.close().catch(() => {})
+        // not our content (or no room): reset, as PROTOCOL.md §1 says; not a violation
+        stream.abort(new Error('content not shared here'))
         return
       }
       validateMessage(first.message, session.ctx)

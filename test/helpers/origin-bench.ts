@@ -69,9 +69,10 @@ function curlArgs (url: string, ranges: Lanes['ranges']): string[] {
   return args
 }
 
-async function spawnCurl (args: string[]): Promise<void> {
+async function spawnCurl (args: string[], quiet = false): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    const p = spawn('curl', args, { stdio: ['ignore', 'ignore', 'inherit'] })
+    // curl -Z draws a progress meter on stderr even with -s; --fail's exit code still reports errors.
+    const p = spawn('curl', args, { stdio: ['ignore', 'ignore', quiet ? 'ignore' : 'inherit'] })
     p.on('exit', code => code === 0 ? resolve() : reject(new Error(`curl exit ${code}`)))
   })
 }
@@ -87,7 +88,7 @@ async function runCurlProcesses (url: string, { ranges, lanes }: Lanes): Promise
 /** One curl process with `lanes` transfers in parallel (-Z): single-threaded, like us. */
 async function runCurlParallel (url: string, { ranges, lanes }: Lanes): Promise<number> {
   const t0 = performance.now()
-  await spawnCurl(['-Z', '--parallel-max', String(lanes), ...curlArgs(url, ranges)])
+  await spawnCurl(['-Z', '--parallel-max', String(lanes), ...curlArgs(url, ranges)], true)
   return performance.now() - t0
 }
 

@@ -128,6 +128,13 @@ describe('origin faults: retryable, never recovered', () => {
     assert.ok(res.ms < 1500, `${res.ms} ms`)
   })
 
+  it('no response at all: the idle timeout covers the wait for headers', async () => {
+    const res = await run(always({ kind: 'silent' }), { idleTimeoutMs: 100, maxRetries: 1 })
+    assertOriginError(res, true, /stalled: no data for \d+ ms/)
+    assert.equal(res.origin.requests, 2)
+    assert.ok(res.ms < 1500, `${res.ms} ms`)
+  })
+
   it('trickle (1 byte / 10 ms) trips the minimum-rate rule', async () => {
     const res = await run(always({ kind: 'trickle', intervalMs: 10 }), { idleTimeoutMs: 1000, minRateWindowMs: 200, maxRetries: 0 })
     assertOriginError(res, true, /stalled: \d+ B\/s .* below the minimum/)

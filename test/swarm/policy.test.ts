@@ -89,24 +89,25 @@ test('origin coordination: owners split blocks, claims hold others back, delays 
     assert.equal(coords[0].owner(block * 16 + 15), o)
   }
   for (const id of ids) assert.ok((counts.get(id) ?? 0) > 10, `${id} owns ${counts.get(id)} of 100 blocks`)
-  // nothing from HTTP while settling, unless alone
+  // nothing from HTTP before the node has settled
   const a = coords[0]
-  assert.equal(a.mayFetch(0), false)
-  assert.equal(a.mayFetch(0, true), true)
-  now = 1000
   const mine = Array.from({ length: 1600 }, (_, i) => i).filter(i => a.owner(i) === 'peerA')
   const theirs = Array.from({ length: 1600 }, (_, i) => i).filter(i => a.owner(i) !== 'peerA')
-  assert.equal(a.mayFetch(mine[0]), true)
-  assert.equal(a.mayFetch(theirs[0]), false)
+  assert.equal(a.mayFetch(mine[0], false), false)
+  now = 1000
+  assert.equal(a.mayFetch(mine[0], true), true)
+  assert.equal(a.mayFetch(theirs[0], true), false)
   // a claim holds even an owned piece back, until it expires or is released
   a.claim('peerB', [mine[0], mine[1]], 30_000)
-  assert.equal(a.mayFetch(mine[0]), false)
+  assert.equal(a.mayFetch(mine[0], true), false)
   a.release('peerB', [mine[1]])
-  assert.equal(a.mayFetch(mine[1]), true)
+  assert.equal(a.mayFetch(mine[1], true), true)
+  now = 5999
+  assert.equal(a.mayFetch(theirs[0], true), false)
   now = 31_001
-  assert.equal(a.mayFetch(mine[0]), true)
-  // after the delay, pieces owned by others become fair game
-  assert.equal(a.mayFetch(theirs[0]), true)
+  assert.equal(a.mayFetch(mine[0], true), true)
+  // httpDelayMs after settling, pieces owned by others become fair game
+  assert.equal(a.mayFetch(theirs[0], true), true)
   // a departed peer's blocks move to the remaining nodes
   now = 2000
   const b = new OriginCoordinator({ selfId: 'peerA', pieceCount: 1600, now: () => now, settleMs: 0 })
