@@ -20,6 +20,12 @@ export type ErrorCode =
   | 'ABORTED'
   | 'PROTOCOL_VIOLATION'
   | 'PORT_IN_USE'
+  | 'MANIFEST_FETCH_FAILED'
+  | 'TLS_PIN_MISMATCH'
+  | 'DAEMON_UNAVAILABLE'
+  | 'CONFIG_INVALID'
+  | 'NOT_FOUND'
+  | 'UNAUTHORIZED'
   | 'FILE_HASH_MISMATCH'
   | 'PIECE_NOT_HELD'
   | 'STORE_INCOMPLETE'
@@ -133,4 +139,25 @@ export function toStoreError (err: unknown, what: string): DoswarmError {
 /** Throw {@link AbortedError} if the signal has fired. */
 export function throwIfAborted (signal?: AbortSignal): void {
   if (signal?.aborted === true) throw new AbortedError()
+}
+
+/** The manifest could not be fetched (network, status, size cap, timeout). */
+export class ManifestFetchError extends DoswarmError {
+  constructor (message: string, options?: { cause?: unknown }) { super('MANIFEST_FETCH_FAILED', message, options) }
+}
+/** The HTTPS server's public key does not match the pinned SHA-256. */
+export class TlsPinMismatchError extends DoswarmError {
+  constructor (message: string) { super('TLS_PIN_MISMATCH', message) }
+}
+/** The local daemon could not be reached or refused the request. */
+export class DaemonUnavailableError extends DoswarmError {
+  constructor (message: string, options?: { cause?: unknown }) { super('DAEMON_UNAVAILABLE', message, options) }
+}
+/** The configuration file is invalid: names the key and the problem. */
+export class ConfigError extends DoswarmError {
+  readonly key: string
+  constructor (key: string, problem: string) {
+    super('CONFIG_INVALID', `config ${key}: ${problem}`)
+    this.key = key
+  }
 }

@@ -10,7 +10,11 @@ import { FileHashMismatchError, UsageError } from '../errors.js'
 import { pieceCount, pieceLength, pieceOffset, verifyManifest, type Manifest } from '../manifest/index.js'
 import { HttpSource, type HttpSourceInit } from '../origin/index.js'
 import { PieceStore } from '../store/index.js'
-import { Downloader, type DownloadProgress, type DownloadStats } from '../swarm/download.js'
+import { Downloader, type DownloadStats } from '../swarm/download.js'
+import { DownloadJob, type DownloadResult, type JobProgress, type Priority } from './job.js'
+
+export type { DownloadResult } from './job.js'
+import { loadManifestBytes, type ManifestFetchOptions, type ManifestInput } from './manifest-source.js'
 import { Swarm } from '../swarm/swarm.js'
 import { checkOutputPath } from './output.js'
 import { createP2PNode, dialStaticPeers, type P2PNode } from './libp2p.js'
@@ -40,6 +44,8 @@ export interface NodeInit {
   requestTimeoutMs?: number
   /** pieces uploaded at once. @default 8 */
   maxConcurrentUploads?: number
+  /** publisher keys trusted for every download of this node */
+  trustedKeys?: string[]
   /** HTTP origin options (timeouts, retries, connections) */
   http?: Omit<HttpSourceInit, 'url' | 'manifest'>
   log?: (message: string) => void
@@ -48,16 +54,30 @@ export interface NodeInit {
 export interface DownloadOptions {
   /** destination; never created for a failed download */
   out: string
-  /** trusted publisher keys, when the manifest is given as bytes */
+  /** trusted publisher keys (besides the node's `trustedKeys`), when the manifest is not yet verified */
   trustedKeys?: string[]
+  /** aborting it cancels the job */
   signal?: AbortSignal
-  onProgress?: (p: DownloadProgress) => void
+  /** @default 'foreground' */
+  priority?: Priority
+  /** called with every progress report (also dispatched as the job's `progress` event) */
+  onProgress?: (p: JobProgress) => void
+  /** how to fetch an `https://` manifest (certificate pinning, extra CA) */
+  fetch?: ManifestFetchOptions
+  /** job id to use (the daemon keeps its own ids across restarts) */
+  id?: string
 }
 
-export interface DownloadResult extends DownloadStats {
-  out: string
-  bytesToPeers: number
-  perPeer: Array<{ peerId: string, sent: number, received: number }>
+function addStats (total: DownloadStats, run: DownloadStats): void {
+  total.bytesFromHttp += run.bytesFromHttp
+  total.bytesFromPeers += run.bytesFromPeers
+  total.piecesRejected += run.piecesRejected
+  total.peersBanned += run.peersBanned
+  for (const s of run.sources) {
+    const t = total.sources.find(x => x.id === s.id)
+    if (t === undefined) total.sources.push({ ...s })
+    else { t.bytes += s.bytes; t.pieces += s.pieces; t.rejected += s.rejected; t.banned ||= s.banned }
+  }
 }
 
 export class DoswarmNode {
@@ -121,9 +141,10 @@ export class DoswarmNode {
   get multiaddrs (): string[] { return this.#p2p?.getMultiaddrs().map(a => a.toString()) ?? [] }
   get swarm (): Swarm | undefined { return this.#swarm }
 
-  #verify (manifest: Uint8Array | Manifest, trustedKeys?: string[]): Manifest {
-    if (!(manifest instanceof Uint8Array)) return manifest
-    return verifyManifest(manifest, { trustedKeys: trustedKeys ?? [] })
+  async #verify (input: ManifestInput | Manifest, trustedKeys: string[] | undefined, fetch: ManifestFetchOptions = {}): Promise<Manifest> {
+    if (!(input instanceof Uint8Array) && typeof input === 'object' && !(input instanceof URL)) return input
+    const bytes = await loadManifestBytes(input, fetch)
+    return verifyManifest(bytes, { trustedKeys: [...(this.init.trustedKeys ?? []), ...(trustedKeys ?? [])] })
   }
 
   async #store (manifest: Manifest): Promise<PieceStore> {
@@ -138,32 +159,72 @@ export class DoswarmNode {
   /**
    * Download a manifest's file: peers first, the origin as the coordinated
    * last resort, every piece verified, the whole file proven, then renamed
-   * into `out`. The content stays shared while the node runs.
+   * into `out`. Returns a {@link DownloadJob} at once; await it (or
+   * `job.done`) for the result. The content stays shared while the node runs.
+   *
+   * @param manifest signed manifest bytes, a verified {@link Manifest}, a file path, or an `https://` URL
    */
-  async download (manifestIn: Uint8Array | Manifest, opts: DownloadOptions): Promise<DownloadResult> {
+  download (manifest: ManifestInput | Manifest, opts: DownloadOptions): DownloadJob {
+    const job = new DownloadJob({
+      out: opts.out,
+      priority: opts.priority ?? 'foreground',
+      ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+      ...(opts.id !== undefined ? { id: opts.id } : {}),
+      run: async job => await this.#runJob(job, manifest, opts)
+    })
+    if (opts.onProgress !== undefined) {
+      const cb = opts.onProgress
+      job.addEventListener('progress', evt => { cb((evt as CustomEvent<JobProgress>).detail) })
+    }
+    return job
+  }
+
+  async #runJob (job: DownloadJob, input: ManifestInput | Manifest, opts: DownloadOptions): Promise<DownloadResult> {
     const started = performance.now()
-    const manifest = this.#verify(manifestIn, opts.trustedKeys)
+    const manifest = await this.#verify(input, opts.trustedKeys, opts.fetch ?? {})
+    job.setManifest(manifest)
     const out = await checkOutputPath(opts.out)
     await this.start()
+    job.signal.throwIfAborted()
     const store = await this.#store(manifest)
     const session = this.#swarm?.join(store)
     const origins = manifest.origins.map(url => new HttpSource({ ...this.init.http, url, manifest }))
+    const total: DownloadStats = { contentId: manifest.contentId, size: manifest.size, bytesFromHttp: 0, bytesFromPeers: 0, piecesRejected: 0, peersBanned: 0, piecesReused: store.have.count, durationMs: 0, sources: [] }
     try {
-      const downloader = new Downloader({
-        store,
-        sources: origins,
-        ...(session !== undefined ? { policy: session.policy() } : {}),
-        ...(opts.onProgress !== undefined ? { onProgress: opts.onProgress } : {}),
-        onBan: source => { if (source.kind === 'peer') this.#swarm?.ban(source.id.slice('peer:'.length), 'sent pieces that failed their hash') }
-      })
-      session?.attachDownloader(downloader)
-      let stats: DownloadStats
-      try {
-        stats = await downloader.run(opts.signal)
-      } finally {
-        session?.detachDownloader()
+      // one scheduler run per stretch between pauses; counters add up across runs
+      for (;;) {
+        await job.whilePaused()
+        job.started()
+        const downloader = new Downloader({
+          store,
+          sources: origins,
+          ...(session !== undefined ? { policy: session.policy() } : {}),
+          onProgress: p => {
+            job.report({
+              ...p,
+              bytesFromHttp: total.bytesFromHttp + p.bytesFromHttp,
+              bytesFromPeers: total.bytesFromPeers + p.bytesFromPeers,
+              piecesRejected: total.piecesRejected + p.piecesRejected,
+              state: job.state,
+              peers: session?.links.size ?? 0
+            })
+          },
+          onBan: source => { if (source.kind === 'peer') this.#swarm?.ban(source.id.slice('peer:'.length), 'sent pieces that failed their hash') }
+        })
+        session?.attachDownloader(downloader)
+        let paused = false
+        try {
+          await downloader.run(job.runSignal())
+        } catch (err) {
+          paused = job.state === 'paused' && !job.signal.aborted
+          if (!paused) throw err
+        } finally {
+          session?.detachDownloader()
+          addStats(total, downloader.stats())
+        }
+        if (!paused) break
       }
-      await store.finalize(out, opts.signal)
+      await store.finalize(out, job.signal)
       const perPeer = session === undefined
         ? []
         : [...session.counters.perPeer].map(([peerId, c]) => ({ peerId, ...c }))
@@ -172,7 +233,7 @@ export class DoswarmNode {
         if (existing !== undefined) existing.received += link.bytesReceived
         else perPeer.push({ peerId: link.peerId, sent: 0, received: link.bytesReceived })
       }
-      return { ...stats, durationMs: Math.round(performance.now() - started), out, bytesToPeers: session?.counters.bytesToPeers ?? 0, perPeer }
+      return { ...total, durationMs: Math.round(performance.now() - started), out, bytesToPeers: session?.counters.bytesToPeers ?? 0, perPeer }
     } finally {
       await Promise.allSettled(origins.map(async o => { await o.close() }))
     }
@@ -183,8 +244,8 @@ export class DoswarmNode {
    * and share it. Throws FILE_HASH_MISMATCH-coded errors if the file is not
    * that content.
    */
-  async seed (manifestIn: Uint8Array | Manifest, file: string, opts: { trustedKeys?: string[], signal?: AbortSignal } = {}): Promise<Manifest> {
-    const manifest = this.#verify(manifestIn, opts.trustedKeys)
+  async seed (manifestIn: ManifestInput | Manifest, file: string, opts: { trustedKeys?: string[], signal?: AbortSignal, fetch?: ManifestFetchOptions } = {}): Promise<Manifest> {
+    const manifest = await this.#verify(manifestIn, opts.trustedKeys, opts.fetch)
     await this.start()
     const store = await this.#store(manifest)
     if (!store.complete) {

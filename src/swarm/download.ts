@@ -97,7 +97,7 @@ export interface DownloaderInit {
   pollMs?: number
 }
 
-interface Task { source: PieceSource, pieces: Set<number>, abort: AbortController }
+interface Task { source: PieceSource, pieces: Set<number>, abort: AbortController, settled?: Promise<void> }
 
 export class Downloader {
   readonly #store: StoreLike
@@ -196,7 +196,10 @@ export class Downloader {
       return this.stats(performance.now() - started)
     } finally {
       signal?.removeEventListener('abort', onAbort)
-      for (const t of this.#tasks) t.abort.abort(new AbortedError())
+      const tasks = [...this.#tasks]
+      for (const t of tasks) t.abort.abort(new AbortedError())
+      // pieces already received finish their store commit, so the stats count them
+      await Promise.allSettled(tasks.map(async t => { await t.settled }))
     }
   }
 
@@ -290,7 +293,7 @@ export class Downloader {
     this.#tasks.add(task)
     if (source.kind === 'http') this.#policy.onHttpFetch?.([...task.pieces])
     const taskSignal = signal === undefined ? abort.signal : AbortSignal.any([signal, abort.signal])
-    void this.#runTask(task, first, count, taskSignal)
+    task.settled = this.#runTask(task, first, count, taskSignal)
   }
 
   #release (task: Task, i: number): void {
@@ -356,6 +359,9 @@ export class Downloader {
       this.#init.onProgress?.(this.progress())
       return
     }
+    // bad pieces that were already on their way when the source was banned
+    // are dropped uncounted: a bad source is charged at most banThreshold (THREATS T1)
+    if (this.#health.isBanned(source.id)) return
     this.#piecesRejected++
     if (st !== undefined) st.rejected++
     if (this.#health.badPiece(source.id, index)) {
