@@ -3,6 +3,8 @@ import { basename, dirname, resolve } from 'node:path'
 import { UsageError, toStoreError } from '../errors.js'
 import { createManifest, generateKey, privateKeyFromPem, checkOriginUrl, checkPieceSize } from '../manifest/index.js'
 import { createNode, type NodeInit } from '../node/node.js'
+import { checkOutputPath } from '../node/output.js'
+import { daemonForGet, getViaDaemon } from './daemon-commands.js'
 import { parseStaticPeer } from '../node/libp2p.js'
 import { nodeStoreFs, writeFileAtomic } from '../store/index.js'
 import { parse, parseExpiry, parseIntOption, required, resolveTrust } from './args.js'
@@ -99,6 +101,44 @@ function nodeInit (values: Record<string, unknown>): NodeInit {
   return init
 }
 
+interface ResultLine {
+  contentId: string
+  size: number
+  out: string
+  bytesFromHttp: number
+  bytesFromPeers: number
+  bytesToPeers: number
+  piecesRejected: number
+  peersBanned: number
+  piecesReused: number
+  peerId: string | null
+  via?: string
+}
+
+/** The one result line of `get`: JSON with --json, a sentence otherwise. */
+function printResult (io: Io, json: boolean, started: number, r: ResultLine): void {
+  const durationMs = Math.round(performance.now() - started)
+  if (json) {
+    io.stdout.write(JSON.stringify({
+      ok: true,
+      contentId: r.contentId,
+      size: r.size,
+      out: r.out,
+      bytesFromHttp: r.bytesFromHttp,
+      bytesFromPeers: r.bytesFromPeers,
+      bytesToPeers: r.bytesToPeers,
+      piecesRejected: r.piecesRejected,
+      peersBanned: r.peersBanned,
+      piecesReused: r.piecesReused,
+      durationMs,
+      peerId: r.peerId,
+      ...(r.via !== undefined ? { daemon: r.via } : {})
+    }) + '\n')
+    return
+  }
+  io.stdout.write(`verified ${r.out}: ${formatBytes(r.size)} in ${(durationMs / 1000).toFixed(1)} s (http ${formatBytes(r.bytesFromHttp)}, peers ${formatBytes(r.bytesFromPeers)}, reused ${r.piecesReused} pieces, ${r.piecesRejected} rejected, ${r.peersBanned} peers banned)\n`)
+}
+
 /** Resolve when the process is told to stop. */
 function untilStopped (signal: AbortSignal): Promise<void> {
   return new Promise(resolve => {
@@ -113,7 +153,10 @@ export async function get (argv: string[], io: Io): Promise<void> {
     out: { type: 'string' },
     trust: { type: 'string', multiple: true },
     json: { type: 'boolean' },
-    seed: { type: 'boolean' }
+    seed: { type: 'boolean' },
+    background: { type: 'boolean' },
+    standalone: { type: 'boolean' },
+    state: { type: 'string' }
   }, 1)
   const json = values.json === true
   const started = performance.now()
@@ -122,6 +165,13 @@ export async function get (argv: string[], io: Io): Promise<void> {
   const out = required(values, 'out')
   const trustedKeys = await resolveTrust((values.trust as string[] | undefined) ?? [])
   const bytes = await readFile(manifestPath).catch(() => { throw new UsageError(`cannot read manifest ${manifestPath}`) })
+  await checkOutputPath(out)
+  const daemon = await daemonForGet(values)
+  if (daemon !== undefined) {
+    const job = await getViaDaemon(daemon, { manifest: new Uint8Array(bytes), out, trust: trustedKeys, priority: values.background === true ? 'background' : 'foreground', json }, io)
+    printResult(io, json, started, { ...job, piecesReused: 0, peerId: null, via: daemon.url })
+    return
+  }
   const node = createNode(nodeInit(values))
   const bar = !json && io.stderr.isTTY ? new ProgressBar(io.stderr) : undefined
   try {
@@ -130,31 +180,14 @@ export async function get (argv: string[], io: Io): Promise<void> {
       result = await node.download(new Uint8Array(bytes), {
         trustedKeys,
         out,
+        priority: values.background === true ? 'background' : 'foreground',
         signal: io.signal,
         ...(bar !== undefined ? { onProgress: p => { bar.update(p) } } : {})
       })
     } finally {
       bar?.done()
     }
-    if (json) {
-      io.stdout.write(JSON.stringify({
-        ok: true,
-        contentId: result.contentId,
-        size: result.size,
-        out: result.out,
-        bytesFromHttp: result.bytesFromHttp,
-        bytesFromPeers: result.bytesFromPeers,
-        bytesToPeers: result.bytesToPeers,
-        piecesRejected: result.piecesRejected,
-        peersBanned: result.peersBanned,
-        piecesReused: result.piecesReused,
-        durationMs: Math.round(performance.now() - started),
-        peerId: node.peerId ?? null
-      }) + '\n')
-    } else {
-      const secs = (performance.now() - started) / 1000
-      io.stdout.write(`verified ${result.out}: ${formatBytes(result.size)} in ${secs.toFixed(1)} s (http ${formatBytes(result.bytesFromHttp)}, peers ${formatBytes(result.bytesFromPeers)}, reused ${result.piecesReused} pieces, ${result.piecesRejected} rejected, ${result.peersBanned} peers banned)\n`)
-    }
+    printResult(io, json, started, { ...result, peerId: node.peerId ?? null })
     if (values.seed === true && node.peerId !== undefined) {
       if (!json) io.stderr.write(`seeding as ${node.peerId} on ${node.multiaddrs.join(' ')}; Ctrl-C to stop\n`)
       await untilStopped(io.signal)

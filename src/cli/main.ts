@@ -2,6 +2,7 @@
 import '../polyfill.js'
 import { UsageError } from '../errors.js'
 import { get, keygen, publish, seed, type Io } from './commands.js'
+import { serve, status } from './daemon-commands.js'
 import { EXIT, errorLine, exitCodeFor } from './exit-codes.js'
 
 const HELP = `doswarm — verified peer-to-peer content distribution
@@ -18,6 +19,7 @@ Usage:
   doswarm get MANIFEST --out FILE --trust PUBKEY [--trust PUBKEY ...]
               [--listen MULTIADDR ...] [--peer MULTIADDR ...] [--no-mdns]
               [--http-delay S] [--http-only] [--seed] [--cache DIR] [--json]
+              [--background] [--standalone] [--state DIR]
       Download from LAN peers and, as the coordinated last resort, the HTTP
       origin; verify every piece and the whole file, then move it to FILE.
       --trust takes a key string or a file holding one. --json prints one
@@ -25,14 +27,25 @@ Usage:
   doswarm seed MANIFEST FILE --trust PUBKEY [--listen ...] [--peer ...]
                [--no-mdns] [--cache DIR] [--json]
       Verify a local copy of the file into the cache and serve it to peers.
+  doswarm serve [--config FILE]
+      Run the daemon: one node per machine, a cache that is shared across
+      restarts, download jobs for local agents, the control API and the
+      Activity Monitor page. Stops gracefully on SIGINT/SIGTERM.
+  doswarm status [--json] [--state DIR]
+      Jobs, cache, totals and the Activity Monitor link of the running daemon.
+
+get uses the running daemon (and says so) unless it is given --cache,
+--listen, --peer, --no-mdns, --http-delay, --http-only, --seed or
+--standalone; --background makes it a background job; --state DIR names the
+daemon's state directory (default $DOSWARM_STATE or ~/.local/state/doswarm).
 
 Node options: --listen defaults to /ip4/0.0.0.0/tcp/7680 and /ip6/::/tcp/7680;
 --peer takes a multiaddr, /p2p/<id> optional; mDNS is on unless --no-mdns;
 --http-delay S waits S seconds before fetching from the origin a piece that
 another node is expected to fetch (default 5); --http-only uses no peers.
 
-Exit codes: 0 ok, 1 download failed, 2 usage error, 3 manifest rejected,
-130 interrupted.
+Exit codes: 0 ok, 1 download failed, 2 usage error or bad config,
+3 manifest rejected, 4 no daemon running (status), 130 interrupted.
 `
 
 async function main (argv: string[]): Promise<number> {
@@ -54,6 +67,8 @@ async function main (argv: string[]): Promise<number> {
       case 'publish': await publish(rest, io); break
       case 'get': await get(rest, io); break
       case 'seed': await seed(rest, io); break
+      case 'serve': await serve(rest, io); break
+      case 'status': await status(rest, io); break
       default: throw new UsageError(`unknown command "${command}" (try doswarm --help)`)
     }
     return EXIT.OK

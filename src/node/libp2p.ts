@@ -1,5 +1,6 @@
 /**
- * The doswarm libp2p node: TCP + Noise + yamux + identify + ping (+ mDNS),
+ * The doswarm libp2p node: TCP (+ a pnet private network in group mode) +
+ * Noise + yamux + identify + ping (+ mDNS),
  * a persistent Ed25519 identity, resource limits sized so that a swarm of
  * ~20 nodes on one host works while one host cannot flood us (THREATS R1–R6),
  * a connection gater the swarm bans peers through, and static peers that are
@@ -13,13 +14,16 @@ import type { ConnectionGater, Libp2p, PeerDiscovery, PeerId, PeerInfo } from '@
 import { mdns } from '@libp2p/mdns'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping, type Ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { PortInUseError, UsageError } from '../errors.js'
+import { groupPsk } from './group.js'
 import { loadOrCreatePeerKey } from './identity.js'
 
 export { PEER_KEY_FILE, loadOrCreatePeerKey } from './identity.js'
+export { GROUP_SECRET_BYTES, generateGroupSecret, groupSecretKeyFile, parseGroupSecret } from './group.js'
 
 /** The default TCP port, as Windows Delivery Optimization uses. */
 export const DEFAULT_PORT = 7680
@@ -42,6 +46,8 @@ export interface P2PLimits {
   inboundUpgradeTimeout: number
   /** ms for one outbound dial, socket to upgraded connection */
   dialTimeout: number
+  /** ms for one address of a dial; a group node dialling a node with another secret (or none) may only fail by this timeout */
+  addressDialTimeout: number
   /** yamux: concurrent streams the remote may open on one connection (extra ones are reset) */
   maxInboundStreams: number
   /** yamux: concurrent streams we may open on one connection */
@@ -77,6 +83,9 @@ export const DEFAULT_LIMITS: Readonly<P2PLimits> = Object.freeze({
   // slowloris holds at most maxIncomingPendingConnections slots this long
   inboundUpgradeTimeout: 10_000,
   dialTimeout: 10_000,
+  // libp2p's default, made explicit: a peer outside our group may never answer
+  // the pnet nonce exchange, so such a dial ends here
+  addressDialTimeout: 6_000,
   // per connection, all protocols together; each protocol sets its own smaller
   // cap in handle() (R3)
   maxInboundStreams: 128,
@@ -113,6 +122,14 @@ export interface P2PNodeInit {
   log?: (message: string) => void
   /** static-peer redial backoff */
   redial?: RedialOptions
+  /**
+   * Group mode: a 32-byte secret shared by the group ({@link parseGroupSecret},
+   * {@link generateGroupSecret}). Every connection is then wrapped in a libp2p
+   * private network (`@libp2p/pnet`, XSalsa20 under the pre-shared key) below
+   * Noise, so only nodes holding the same secret can connect; others fail
+   * during the handshake. Unset = open (LAN) mode.
+   */
+  groupSecret?: Uint8Array
 }
 
 export interface RedialOptions {
@@ -148,6 +165,7 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
   const listen = parseAddrs(init.listen ?? [...DEFAULT_LISTEN], 'listen')
   const staticPeers = (init.peers ?? []).map(parseStaticPeer)
   const limits = resolveLimits(init)
+  const psk = init.groupSecret === undefined ? undefined : groupPsk(init.groupSecret)
   const log = init.log
   const { privateKey } = await loadOrCreatePeerKey(init.stateDir)
 
@@ -186,9 +204,11 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
         inboundConnectionThreshold: limits.inboundConnectionThreshold,
         maxIncomingPendingConnections: limits.maxIncomingPendingConnections,
         inboundUpgradeTimeout: limits.inboundUpgradeTimeout,
-        dialTimeout: limits.dialTimeout
+        dialTimeout: limits.dialTimeout,
+        addressDialTimeout: limits.addressDialTimeout
       },
       connectionGater: gater(init.denyPeer),
+      ...(psk !== undefined && { connectionProtector: preSharedKey({ psk }) }),
       services: services as any
     }) as unknown as P2PNode
   } catch (err) {

@@ -9,16 +9,20 @@ import { join } from 'node:path'
 import { FileHashMismatchError, UsageError } from '../errors.js'
 import { pieceCount, pieceLength, pieceOffset, verifyManifest, type Manifest } from '../manifest/index.js'
 import { HttpSource, type HttpSourceInit } from '../origin/index.js'
-import { PieceStore } from '../store/index.js'
+import { PieceStore, listCache, type CacheEntry } from '../store/index.js'
 import { Downloader, type DownloadStats } from '../swarm/download.js'
 import { DownloadJob, type DownloadResult, type JobProgress, type Priority } from './job.js'
 
 export type { DownloadResult } from './job.js'
 import { loadManifestBytes, type ManifestFetchOptions, type ManifestInput } from './manifest-source.js'
 import { Swarm } from '../swarm/swarm.js'
+import { BandwidthManager, type BandwidthManagerInit } from '../swarm/rate-limit.js'
 import { checkOutputPath } from './output.js'
 import { createP2PNode, dialStaticPeers, type P2PNode } from './libp2p.js'
 import { defaultCacheDir } from './paths.js'
+
+/** Background downloads wait longer before falling back to HTTP (Delivery Optimization: 30 s vs 5 s…). */
+export const DEFAULT_BACKGROUND_HTTP_DELAY_MS = 30_000
 
 /** Pieces of a local file being imported for seeding that may await their commit at once. */
 const SEED_IMPORT_WINDOW = 32
@@ -36,8 +40,16 @@ export interface NodeInit {
   peers?: string[]
   /** mDNS discovery on the LAN. @default true */
   mdns?: boolean
-  /** ms to wait before fetching from HTTP a piece another node owns (`--http-delay`). See OriginCoordinator. */
+  /** ms a foreground download waits before fetching from HTTP a piece another node owns (`--http-delay`). See OriginCoordinator. @default 5000 */
   httpDelayMs?: number
+  /** the same for background downloads. @default 30000 */
+  backgroundHttpDelayMs?: number
+  /** files smaller than this are downloaded from HTTP only and not shared. @default 0 */
+  minFileSizeToPeer?: number
+  /** bandwidth caps in bytes/s (0 = unlimited); background downloads yield to foreground ones */
+  bandwidth?: BandwidthManagerInit
+  /** group mode: only peers holding this 32-byte secret can connect (libp2p private network) */
+  groupSecret?: Uint8Array
   /** ms after start during which no HTTP fetch starts while peers may still connect. @default 1000 */
   settleMs?: number
   /** peer request deadline in ms. @default 15000 */
@@ -68,6 +80,19 @@ export interface DownloadOptions {
   id?: string
 }
 
+/** {@link DoswarmNode.stats} */
+export interface NodeStats {
+  peerId: string | null
+  listen: string[]
+  connections: number
+  bytesToPeers: number
+  peersBanned: number
+  /** open peer links, over all contents */
+  links: number
+  /** content ids this node has open (downloading or shared) */
+  contents: string[]
+}
+
 function addStats (total: DownloadStats, run: DownloadStats): void {
   total.bytesFromHttp += run.bytesFromHttp
   total.bytesFromPeers += run.bytesFromPeers
@@ -86,6 +111,7 @@ export class DoswarmNode {
   #p2p: P2PNode | undefined
   #swarm: Swarm | undefined
   readonly #stores = new Map<string, PieceStore>()
+  readonly #bandwidth: BandwidthManager
   #starting: Promise<void> | undefined
   #stopped = false
 
@@ -93,6 +119,8 @@ export class DoswarmNode {
     this.init = init
     this.cacheDir = init.cacheDir ?? defaultCacheDir()
     if (init.httpDelayMs !== undefined && !(init.httpDelayMs >= 0)) throw new UsageError('httpDelayMs must be ≥ 0')
+    if (init.backgroundHttpDelayMs !== undefined && !(init.backgroundHttpDelayMs >= 0)) throw new UsageError('backgroundHttpDelayMs must be ≥ 0')
+    this.#bandwidth = new BandwidthManager(init.bandwidth ?? {})
   }
 
   /** Start the peer (idempotent). */
@@ -109,6 +137,7 @@ export class DoswarmNode {
       ...(this.init.listen !== undefined ? { listen: this.init.listen } : {}),
       mdns: this.init.mdns ?? true,
       denyPeer: banned,
+      ...(this.init.groupSecret !== undefined ? { groupSecret: this.init.groupSecret } : {}),
       ...(this.init.log !== undefined ? { log: this.init.log } : {})
     })
     this.#swarm = new Swarm({
@@ -118,6 +147,7 @@ export class DoswarmNode {
       ...(this.init.settleMs !== undefined ? { settleMs: this.init.settleMs } : {}),
       ...(this.init.requestTimeoutMs !== undefined ? { requestTimeoutMs: this.init.requestTimeoutMs } : {}),
       ...(this.init.maxConcurrentUploads !== undefined ? { maxConcurrentUploads: this.init.maxConcurrentUploads } : {}),
+      uploadLimiter: this.#bandwidth.upload,
       ...(this.init.log !== undefined ? { log: this.init.log } : {})
     })
     await this.#swarm.start()
@@ -187,8 +217,12 @@ export class DoswarmNode {
     await this.start()
     job.signal.throwIfAborted()
     const store = await this.#store(manifest)
-    const session = this.#swarm?.join(store)
+    // small files are not worth peering for (Delivery Optimization's minimum file size to peer)
+    const peered = manifest.size >= (this.init.minFileSizeToPeer ?? 0)
+    const httpDelayMs = job.priority === 'background' ? (this.init.backgroundHttpDelayMs ?? DEFAULT_BACKGROUND_HTTP_DELAY_MS) : this.init.httpDelayMs
+    const session = peered ? this.#swarm?.join(store, httpDelayMs !== undefined ? { httpDelayMs } : {}) : undefined
     const origins = manifest.origins.map(url => new HttpSource({ ...this.init.http, url, manifest }))
+    this.#bandwidth.jobStarted(job.priority)
     const total: DownloadStats = { contentId: manifest.contentId, size: manifest.size, bytesFromHttp: 0, bytesFromPeers: 0, piecesRejected: 0, peersBanned: 0, piecesReused: store.have.count, durationMs: 0, sources: [] }
     try {
       // one scheduler run per stretch between pauses; counters add up across runs
@@ -199,6 +233,7 @@ export class DoswarmNode {
           store,
           sources: origins,
           ...(session !== undefined ? { policy: session.policy() } : {}),
+          limiter: this.#bandwidth.download(job.priority),
           onProgress: p => {
             job.report({
               ...p,
@@ -235,20 +270,56 @@ export class DoswarmNode {
       }
       return { ...total, durationMs: Math.round(performance.now() - started), out, bytesToPeers: session?.counters.bytesToPeers ?? 0, perPeer }
     } finally {
+      this.#bandwidth.jobEnded(job.priority)
       await Promise.allSettled(origins.map(async o => { await o.close() }))
     }
   }
 
+  /** Bytes sent to and received from each peer since the node started. */
+  peerTotals (): Map<string, { sent: number, received: number }> {
+    return this.#swarm?.peerTotals() ?? new Map()
+  }
+
+  /** Node-wide counters: peer id, connections, uploads, bans. */
+  stats (): NodeStats {
+    const sw = this.#swarm?.stats()
+    return {
+      peerId: this.peerId ?? null,
+      listen: this.multiaddrs,
+      connections: this.#p2p?.getConnections().length ?? 0,
+      bytesToPeers: sw?.bytesToPeers ?? 0,
+      peersBanned: sw?.peersBanned ?? 0,
+      links: sw?.links ?? 0,
+      contents: [...this.#stores.keys()]
+    }
+  }
+
+  /** What the cache holds (complete or partial). */
+  async listCache (): Promise<CacheEntry[]> {
+    return await listCache(this.cacheDir)
+  }
+
+  /** Stop sharing a content and close its store (before evicting it). */
+  async forget (contentId: string): Promise<void> {
+    this.#swarm?.leave(contentId)
+    const store = this.#stores.get(contentId)
+    this.#stores.delete(contentId)
+    await store?.close()
+  }
+
   /**
-   * Verify a local copy of a manifest's file piece by piece into the cache
-   * and share it. Throws FILE_HASH_MISMATCH-coded errors if the file is not
-   * that content.
+   * Share a content with the swarm. With `file`, a local copy is verified
+   * piece by piece into the cache first (FILE_HASH_MISMATCH if it is not that
+   * content); without it, the cache must already hold the content complete.
    */
-  async seed (manifestIn: ManifestInput | Manifest, file: string, opts: { trustedKeys?: string[], signal?: AbortSignal, fetch?: ManifestFetchOptions } = {}): Promise<Manifest> {
+  async seed (manifestIn: ManifestInput | Manifest, file?: string, opts: { trustedKeys?: string[], signal?: AbortSignal, fetch?: ManifestFetchOptions } = {}): Promise<Manifest> {
     const manifest = await this.#verify(manifestIn, opts.trustedKeys, opts.fetch)
     await this.start()
     const store = await this.#store(manifest)
-    if (!store.complete) {
+    if (!store.complete && file === undefined) {
+      throw new UsageError(`content ${manifest.contentId} is not complete in the cache (${store.have.count}/${store.have.length} pieces); give the file to seed from`)
+    }
+    if (!store.complete && file !== undefined) {
       const fh = await openFile(file, 'r').catch(() => { throw new UsageError(`cannot read ${file}`) })
       try {
         const st = await fh.stat()

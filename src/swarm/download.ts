@@ -95,6 +95,8 @@ export interface DownloaderInit {
   onBan?: (source: PieceSource) => void
   /** How often the loop re-checks policy while it waits. @default 200 */
   pollMs?: number
+  /** Bandwidth cap: every received piece is charged here before its source is asked for more. */
+  limiter?: { consume: (bytes: number, signal?: AbortSignal) => Promise<void> }
 }
 
 interface Task { source: PieceSource, pieces: Set<number>, abort: AbortController, settled?: Promise<void> }
@@ -315,6 +317,7 @@ export class Downloader {
         p.catch(() => {}) // awaited below; this keeps an early failure from counting as unhandled
         pending.push(p)
         if (pending.length >= maxPending) await pending.shift()
+        if (this.#init.limiter !== undefined) await this.#init.limiter.consume(bytes.length, signal)
         if (!this.#health.usable(source.id)) break
       }
       await Promise.all(pending)

@@ -229,15 +229,17 @@ export class PeerLink implements PieceSource {
       return
     }
     const job: UploadJob = async () => {
-      if (this.#serving.get(requestId) !== job || this.closed) return
+      if (this.#serving.get(requestId) !== job || this.closed) return 0
       try {
         const data = await this.#host.read(index)
-        if (this.#serving.get(requestId) !== job || this.closed) return
+        if (this.#serving.get(requestId) !== job || this.closed) return 0
         await writeFrames(this.#stream, encodePiece(requestId, index, data), this.#closed.signal)
         this.bytesSent += data.length
         this.#host.onUploaded(this, data.length)
+        return data.length
       } catch (err) {
         this.close(err as Error)
+        return 0
       } finally {
         if (this.#serving.get(requestId) === job) this.#serving.delete(requestId)
       }

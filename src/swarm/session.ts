@@ -60,6 +60,8 @@ export class ContentSession implements PeerLinkHost {
   readonly #myClaims = new Map<number, number>()
   readonly #now: () => number
   #downloader: Downloader | undefined
+  /** a peer has answered our HELLO (even if it has left or been banned since) */
+  #answered = false
 
   constructor (init: SessionInit) {
     this.#init = init
@@ -110,7 +112,10 @@ export class ContentSession implements PeerLinkHost {
   policy (): DownloadPolicy {
     return {
       mayUseHttp: i => {
-        for (const link of this.links.values()) if (link.has(i)) return false
+        // a peer holding i keeps HTTP off it only while the scheduler would still
+        // ask that peer for i: one that stalled or sent a bad copy must not (THREATS T2)
+        const d = this.#downloader
+        for (const link of this.links.values()) if (link.has(i) && (d?.health.mayAsk(link.id, i) ?? true)) return false
         return this.coordinator.mayFetch(i, this.#settled())
       },
       onHttpFetch: indices => { this.#claim(indices) },
@@ -130,7 +135,7 @@ export class ContentSession implements PeerLinkHost {
   #settled (): boolean {
     const t = this.coordinator.elapsed()
     if (t < this.coordinator.settleMs) return false
-    if (!this.#init.expectPeers || this.links.size > 0) return true
+    if (!this.#init.expectPeers || this.#answered) return true
     return t >= (this.#init.maxSettleMs ?? DEFAULT_MAX_SETTLE_MS)
   }
 
@@ -144,6 +149,7 @@ export class ContentSession implements PeerLinkHost {
       existing.close()
     }
     this.links.set(link.peerId, link)
+    this.#answered = true
     this.coordinator.setDownloader(link.peerId, !link.remote.full)
     this.#addAvailability(link)
     // tell the newcomer what we are fetching from the origin, and who else is here
@@ -202,6 +208,17 @@ export class ContentSession implements PeerLinkHost {
   onViolation (link: PeerLink, err: Error): void {
     this.#downloader?.banSource(link.id, err.message)
     this.#init.ban(link.peerId, err.message)
+  }
+
+  /**
+   * A peer broke the protocol during the HELLO exchange, before it had a
+   * link: the swarm bans it; the download counts the ban too. It did answer,
+   * so the origin need not wait for it any longer.
+   */
+  onHandshakeViolation (peerId: string, err: Error): void {
+    this.#answered = true
+    this.#downloader?.banSource(`peer:${peerId}`, err.message)
+    this.#downloader?.poke()
   }
 
   onClosed (link: PeerLink): void {

@@ -24,6 +24,8 @@ export interface SwarmInit {
   node: Libp2p<any>
   /** @default DEFAULT_MAX_CONCURRENT_UPLOADS */
   maxConcurrentUploads?: number
+  /** upload bandwidth cap (see rate-limit.ts) */
+  uploadLimiter?: { consume: (bytes: number) => Promise<void> }
   /** @default DEFAULT_REQUEST_TIMEOUT_MS */
   requestTimeoutMs?: number
   /** settle time before HTTP (see OriginCoordinator) */
@@ -53,11 +55,12 @@ export class Swarm {
   readonly #onConnection = (evt: CustomEvent<Connection>): void => { this.#connected(evt.detail) }
   #started = false
   #bytesToPeersClosed = 0
+  readonly #closedPeerTotals = new Map<string, { sent: number, received: number }>()
 
   constructor (init: SwarmInit) {
     this.#init = init
     this.node = init.node
-    this.uploads = new UploadScheduler(init.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS)
+    this.uploads = new UploadScheduler(init.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS, init.uploadLimiter)
     this.#log = init.log ?? (() => {})
   }
 
@@ -104,7 +107,32 @@ export class Swarm {
   session (contentId: string): ContentSession | undefined { return this.#sessions.get(contentId) }
 
   /** Share a content (downloading or complete) with the swarm. */
-  join (store: SessionStore): ContentSession {
+  /**
+   * Bytes sent to and received from each peer, over every content this
+   * swarm has shared since it started (closed links included).
+   */
+  peerTotals (): Map<string, { sent: number, received: number }> {
+    const out = new Map<string, { sent: number, received: number }>()
+    const add = (peerId: string, sent: number, received: number): void => {
+      const t = out.get(peerId) ?? { sent: 0, received: 0 }
+      t.sent += sent
+      t.received += received
+      out.set(peerId, t)
+    }
+    for (const [peerId, t] of this.#closedPeerTotals) add(peerId, t.sent, t.received)
+    for (const s of this.#sessions.values()) {
+      for (const [peerId, c] of s.counters.perPeer) add(peerId, c.sent, c.received)
+      // counters.received is updated when a link closes; add what open links received so far
+      for (const link of s.links.values()) add(link.peerId, 0, link.bytesReceived)
+    }
+    return out
+  }
+
+  /**
+   * Share a content (downloading or complete) with the swarm.
+   * @param opts.httpDelayMs this content's `--http-delay` (background downloads wait longer)
+   */
+  join (store: SessionStore, opts: { httpDelayMs?: number } = {}): ContentSession {
     const id = store.manifest.contentId
     const existing = this.#sessions.get(id)
     if (existing !== undefined) return existing
@@ -118,7 +146,7 @@ export class Swarm {
       ban: (peerId, reason) => { this.ban(peerId, reason) },
       discovered: peers => { this.#dialDiscovered(session, peers) },
       ...(this.#init.settleMs !== undefined ? { settleMs: this.#init.settleMs } : {}),
-      ...(this.#init.httpDelayMs !== undefined ? { httpDelayMs: this.#init.httpDelayMs } : {})
+      ...((opts.httpDelayMs ?? this.#init.httpDelayMs) !== undefined ? { httpDelayMs: opts.httpDelayMs ?? this.#init.httpDelayMs } : {})
     })
     this.#sessions.set(id, session)
     for (const conn of this.node.getConnections()) void this.#open(session, conn)
@@ -129,9 +157,15 @@ export class Swarm {
   leave (contentId: string): void {
     const s = this.#sessions.get(contentId)
     if (s === undefined) return
-    this.#bytesToPeersClosed += s.counters.bytesToPeers
     this.#sessions.delete(contentId)
     s.close()
+    this.#bytesToPeersClosed += s.counters.bytesToPeers
+    for (const [peerId, c] of s.counters.perPeer) {
+      const t = this.#closedPeerTotals.get(peerId) ?? { sent: 0, received: 0 }
+      t.sent += c.sent
+      t.received += c.received
+      this.#closedPeerTotals.set(peerId, t)
+    }
   }
 
   #connected (conn: Connection): void {
@@ -159,7 +193,7 @@ export class Swarm {
       if (hello === undefined) { stream.abort(new Error('no HELLO')); return }
       this.#attach(session, stream, peer, true, hello, frames)
     } catch (err) {
-      this.#refused(peer, err)
+      this.#refused(peer, err, session)
       stream.abort(err as Error)
     }
   }
@@ -169,10 +203,11 @@ export class Swarm {
     if (this.#banned.has(peer)) { stream.abort(new Error('banned')); return }
     const decoder = new FrameDecoder({ maxPayload: MAX_PAYLOAD_LENGTH })
     const frames = readFrames(stream, decoder)
+    let session: ContentSession | undefined
     try {
       const first = await this.#next(frames)
       if (first?.message.type !== 'HELLO') throw new ProtocolError('first message is not HELLO')
-      const session = this.#sessions.get(first.message.contentId)
+      session = this.#sessions.get(first.message.contentId)
       if (session === undefined || session.links.size >= (this.#init.maxLinksPerContent ?? DEFAULT_MAX_LINKS_PER_CONTENT)) {
         // not our content (or no room): reset, as PROTOCOL.md §1 says; not a violation
         stream.abort(new Error('content not shared here'))
@@ -183,7 +218,7 @@ export class Swarm {
       await writeFrames(stream, encodeFrame(session.hello()), AbortSignal.timeout(HELLO_TIMEOUT_MS))
       this.#attach(session, stream, peer, false, first.message, frames)
     } catch (err) {
-      this.#refused(peer, err)
+      this.#refused(peer, err, session)
       stream.abort(err as Error)
     }
   }
@@ -210,9 +245,12 @@ export class Swarm {
     return first.message
   }
 
-  #refused (peer: string, err: unknown): void {
-    if (err instanceof ProtocolError) this.ban(peer, err.message)
-    else this.#log(`swarm stream with ${peer} failed: ${(err as Error)?.message ?? String(err)}`)
+  /** A HELLO exchange failed; a violation bans the peer and counts against `session`'s download. */
+  #refused (peer: string, err: unknown, session: ContentSession | undefined): void {
+    if (err instanceof ProtocolError) {
+      this.ban(peer, err.message)
+      session?.onHandshakeViolation(peer, err)
+    } else this.#log(`swarm stream with ${peer} failed: ${(err as Error)?.message ?? String(err)}`)
   }
 
   #attach (session: ContentSession, stream: Stream, peer: string, outbound: boolean, hello: HelloMessage, frames: AsyncIterator<Frame>): void {

@@ -8,7 +8,8 @@
 /** Pieces uploaded at once, node-wide. @default 8 */
 export const DEFAULT_MAX_CONCURRENT_UPLOADS = 8
 
-export type UploadJob = () => Promise<void>
+/** An upload; resolves with the bytes it sent (charged to the upload cap). */
+export type UploadJob = () => Promise<number | undefined | void>
 
 export class UploadScheduler {
   readonly maxConcurrent: number
@@ -17,9 +18,16 @@ export class UploadScheduler {
   readonly #order: string[] = []
   #running = 0
 
-  constructor (maxConcurrent = DEFAULT_MAX_CONCURRENT_UPLOADS) {
+  readonly #limiter: { consume: (bytes: number) => Promise<void> } | undefined
+
+  /**
+   * @param limiter upload bandwidth cap: a slot is held until the bytes it
+   * sent have been paid for, so the cap bounds the node's upload rate.
+   */
+  constructor (maxConcurrent = DEFAULT_MAX_CONCURRENT_UPLOADS, limiter?: { consume: (bytes: number) => Promise<void> }) {
     if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new RangeError('maxConcurrent must be an integer ≥ 1')
     this.maxConcurrent = maxConcurrent
+    this.#limiter = limiter
   }
 
   /** Jobs waiting (not yet running) for `peer`. */
@@ -57,7 +65,11 @@ export class UploadScheduler {
       const job = q.shift() as UploadJob
       if (q.length === 0) this.#queues.delete(peer); else this.#order.push(peer)
       this.#running++
-      void job().catch(() => {}).finally(() => { this.#running--; this.#pump() })
+      const limiter = this.#limiter
+      void job()
+        .then(async sent => { if (limiter !== undefined && typeof sent === 'number' && sent > 0) await limiter.consume(sent) })
+        .catch(() => {})
+        .finally(() => { this.#running--; this.#pump() })
     }
   }
 }

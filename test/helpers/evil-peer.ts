@@ -34,8 +34,12 @@ import { uvarintLength, writeUvarint } from '../../src/protocol/wire.js'
 
 /** How the evil peer misbehaves when an honest node opens a session to it. */
 export type EvilBehaviour =
-  /** T1: every requested piece is garbage of the right length. */
-  | { kind: 'corrupt-all' }
+  /**
+   * T1: every requested piece is garbage of the right length. With `burst`,
+   * answers are held back until that many requests are waiting, then sent
+   * back to back in one write, so several bad pieces reach the victim at once.
+   */
+  | { kind: 'corrupt-all', burst?: number }
   /** T1: pieces whose index is a multiple of `every` (default 5) get one byte flipped; the rest are honest. Needs `data`. */
   | { kind: 'corrupt-some', every?: number }
   /** T2: advertises every piece, then never answers a REQUEST (the stream stays open). */
@@ -44,7 +48,7 @@ export type EvilBehaviour =
   | { kind: 'malformed-map', map: MalformedMap }
   /** T2: a valid HELLO (full map), then `HAVE` of an index ≥ pieceCount. */
   | { kind: 'have-out-of-range' }
-  /** C5: answers the first REQUEST with a PIECE header and half its payload, then resets the stream or kills the connection. Needs `data` for later requests when `once`. */
+  /** C5: answers the first REQUEST of a session with a PIECE header and half its payload, then resets the stream or kills the connection. Needs `data`. */
   | { kind: 'disconnect-mid-piece', how: 'reset-stream' | 'abort-connection' }
   /** R4: a 1 GiB length prefix (`80 80 80 80 04`) instead of the HELLO, or right after a valid one. */
   | { kind: 'oversized-prefix', when: 'instead-of-hello' | 'after-hello' }
@@ -52,6 +56,12 @@ export type EvilBehaviour =
   | { kind: 'have-flood', count: number, index?: number }
   /** Control: a truthful seeder. Needs `data`. */
   | { kind: 'honest' }
+  /**
+   * Resets every session opened to it, as a node that does not share the
+   * content does (PROTOCOL.md §1): for tests where only the sessions the evil
+   * peer opens itself (openSession) should exist.
+   */
+  | { kind: 'opener-only' }
 
 /**
  * Ways to break a HELLO's chunk map (PROTOCOL.md §2, HELLO): a bitfield one
@@ -98,6 +108,8 @@ export interface EvilSession {
   sendRaw: (...chunks: Uint8Array[]) => Promise<void>
   /** resolves when the stream is closed or reset, by either side */
   closed: Promise<void>
+  /** Read frames until the stream ends; counts by message type, and how it ended. */
+  drain: () => Promise<{ counts: Record<string, number>, error?: unknown }>
 }
 
 export interface EvilPeer {
@@ -108,8 +120,16 @@ export interface EvilPeer {
   stats: EvilStats
   /** Dial `addr`: resolves with the open connection, or rejects if refused. */
   connect: (addr: string, timeoutMs?: number) => Promise<Connection>
-  /** Dial `addr` (if needed), open a swarm stream, send HELLO (empty map unless given) and read the reply. */
-  openSession: (addr: string, opts?: { bitfield?: Uint8Array, timeoutMs?: number }) => Promise<EvilSession>
+  /**
+   * Try to get back in after a ban: true when refused (the dial fails, or the
+   * connection is closed within `ms`), false if a connection stays open.
+   */
+  reconnect: (addr: string, ms?: number) => Promise<boolean>
+  /**
+   * Dial `addr` (if needed), open a swarm stream, send HELLO (empty map unless
+   * `bitfield`; raw `first` bytes instead when given) and read the reply.
+   */
+  openSession: (addr: string, opts?: { bitfield?: Uint8Array, first?: Uint8Array[], timeoutMs?: number }) => Promise<EvilSession>
   stop: () => Promise<void>
 }
 
@@ -216,6 +236,9 @@ export async function startEvilPeer (init: EvilPeerInit): Promise<EvilPeer> {
     type: 'HELLO', contentId: manifest.contentId, pieceCount: n, bitfield, listenAddrs: []
   })
 
+  /** Encoded PIECE frames held back for a burst, per stream. */
+  const heldBack = new WeakMap<Stream, Uint8Array[]>()
+
   /** Answer one REQUEST according to the behaviour. */
   const answer = async (stream: Stream, conn: Connection, requestId: number, index: number): Promise<void> => {
     stats.requests.push(index)
@@ -223,7 +246,11 @@ export async function startEvilPeer (init: EvilPeerInit): Promise<EvilPeer> {
       case 'corrupt-all': {
         const junk = new Uint8Array(pieceLength(manifest, index)).fill(0xa5 ^ (index & 0xff))
         stats.badPieces++
-        await writeFrames(stream, encodePiece(requestId, index, junk))
+        const held = heldBack.get(stream) ?? []
+        held.push(concat(encodePiece(requestId, index, junk)))
+        if (held.length < (behaviour.burst ?? 1)) { heldBack.set(stream, held); return }
+        heldBack.delete(stream)
+        await writeFrames(stream, [concat(held)])
         return
       }
       case 'corrupt-some': {
@@ -236,6 +263,7 @@ export async function startEvilPeer (init: EvilPeerInit): Promise<EvilPeer> {
       case 'claim-all-stall':
       case 'malformed-map':
       case 'oversized-prefix':
+      case 'opener-only':
         return // silence: the request is never answered
       case 'disconnect-mid-piece': {
         const [head, body] = encodePiece(requestId, index, real(index))
@@ -258,6 +286,7 @@ export async function startEvilPeer (init: EvilPeerInit): Promise<EvilPeer> {
   /** The responder side: an honest node opened a session to us. */
   const respond = async (stream: Stream, conn: Connection): Promise<void> => {
     stats.sessions++
+    if (behaviour.kind === 'opener-only') { stream.abort(new Error('evil: content not shared here')); return }
     const frames = readFrames(stream, new FrameDecoder({ maxPayload: MAX_PAYLOAD_LENGTH }))
     const first = await frames.next()
     if (first.done === true || first.value.message.type !== 'HELLO') { stream.abort(new Error('evil: no HELLO')); return }
@@ -296,7 +325,19 @@ export async function startEvilPeer (init: EvilPeerInit): Promise<EvilPeer> {
     return conn
   }
 
-  const openSession = async (addr: string, opts: { bitfield?: Uint8Array, timeoutMs?: number } = {}): Promise<EvilSession> => {
+  const reconnect = async (addr: string, ms = 5000): Promise<boolean> => {
+    let conn: Connection
+    try {
+      conn = await connect(addr, ms)
+    } catch {
+      return true
+    }
+    const deadline = performance.now() + ms
+    while (conn.status === 'open' && performance.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+    return conn.status !== 'open'
+  }
+
+  const openSession = async (addr: string, opts: { bitfield?: Uint8Array, first?: Uint8Array[], timeoutMs?: number } = {}): Promise<EvilSession> => {
     const timeoutMs = opts.timeoutMs ?? 5000
     const connection = await connect(addr, timeoutMs)
     const stream = await connection.newStream(PROTOCOL_ID, { signal: AbortSignal.timeout(timeoutMs) })
@@ -307,7 +348,17 @@ export async function startEvilPeer (init: EvilPeerInit): Promise<EvilPeer> {
     const frames = readFrames(stream, new FrameDecoder({ maxPayload: manifest.pieceSize }))
     const send = async (msg: Message): Promise<void> => { await writeFrames(stream, encodeFrame(msg)) }
     const sendRaw = async (...chunks: Uint8Array[]): Promise<void> => { await writeFrames(stream, chunks) }
-    await send(hello(opts.bitfield ?? new Uint8Array(Math.ceil(n / 8))))
+    const drain = async (): Promise<{ counts: Record<string, number>, error?: unknown }> => {
+      const counts: Record<string, number> = {}
+      try {
+        for await (const { message } of frames) counts[message.type] = (counts[message.type] ?? 0) + 1
+        return { counts }
+      } catch (error) {
+        return { counts, error }
+      }
+    }
+    if (opts.first !== undefined) await sendRaw(...opts.first)
+    else await send(hello(opts.bitfield ?? new Uint8Array(Math.ceil(n / 8))))
     let remoteHello: HelloMessage | undefined
     try {
       const first = await frames.next()
@@ -315,7 +366,7 @@ export async function startEvilPeer (init: EvilPeerInit): Promise<EvilPeer> {
     } catch {
       // reset instead of a HELLO: the honest node does not share the content (or refused us)
     }
-    return { stream, connection, remoteHello, frames, send, sendRaw, closed }
+    return { stream, connection, remoteHello, frames, send, sendRaw, closed, drain }
   }
 
   const ours = node.getMultiaddrs().find(a => a.toString().startsWith('/ip4/127.0.0.1/'))
@@ -326,6 +377,7 @@ export async function startEvilPeer (init: EvilPeerInit): Promise<EvilPeer> {
     addr: ours.toString(),
     stats,
     connect,
+    reconnect,
     openSession,
     stop: async () => { await node.stop() }
   }

@@ -62,3 +62,12 @@ export async function swarmFixture (opts: { size: number, pieceSize?: number, be
   }
   return fx
 }
+
+/** Poll `cond` every 20 ms; fail the test after `ms` with `what` in the message. */
+export async function waitFor (cond: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = performance.now() + ms
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
