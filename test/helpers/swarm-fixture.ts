@@ -18,6 +18,8 @@ export interface SwarmFixture {
   file: string
   manifest: Manifest
   publicKey: string
+  /** the publisher's private key, to sign more manifests */
+  privateKeyPem: string
   origin: Awaited<ReturnType<typeof startOrigin>>
   nodes: DoswarmNode[]
   /** Start a node listening on 127.0.0.1, port 0, mDNS off. */
@@ -44,6 +46,7 @@ export async function swarmFixture (opts: { size: number, pieceSize?: number, be
     file,
     manifest,
     publicKey: key.publicKey,
+    privateKeyPem: key.privateKeyPem,
     origin,
     nodes,
     node: async (init = {}) => {
