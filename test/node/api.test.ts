@@ -110,3 +110,23 @@ test('manifests load from a file path and from https with a pinned key; a wrong 
     await fx.close()
   }
 })
+
+test('the example download agent (examples/) runs against a real origin', { timeout: 60_000 }, async () => {
+  const { spawn } = await import('node:child_process')
+  const fx = await swarmFixture({ size: 400_000, pieceSize: 64 * 1024 })
+  try {
+    const manifest = join(fx.dir, 'm.dsw')
+    await writeFile(manifest, fx.manifest.bytes)
+    const agent = fileURLToPath(new URL('../../examples/download-agent.js', import.meta.url))
+    const r = await new Promise<{ code: number | null, stdout: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [agent, manifest, join(fx.dir, 'agent.bin'), fx.publicKey], { env: { ...process.env, DOSWARM_CACHE: join(fx.dir, 'agent-cache') }, stdio: ['ignore', 'pipe', 'ignore'] })
+      let stdout = ''
+      child.stdout.on('data', (b: Buffer) => { stdout += b.toString() })
+      child.on('error', reject)
+      child.on('close', code => { resolve({ code, stdout }) })
+    })
+    assert.equal(r.code, 0)
+    assert.match(r.stdout, /400000 bytes verified/)
+    assert.ok(await fx.same(join(fx.dir, 'agent.bin')))
+  } finally { await fx.close() }
+})
