@@ -15,7 +15,8 @@ describe('HttpSource on an honest origin', () => {
   let origin: Origin
   const sources: HttpSource[] = []
   const source = (extra: object = {}): HttpSource => {
-    const s = new HttpSource({ url: origin.url, manifest: m, ...FAST, ...extra })
+    // an honest origin on a loaded machine must not look stalled: only the fault tests use hair-trigger timeouts
+    const s = new HttpSource({ url: origin.url, manifest: m, ...FAST, idleTimeoutMs: 10_000, minRateWindowMs: 10_000, ...extra })
     sources.push(s)
     return s
   }

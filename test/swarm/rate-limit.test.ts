@@ -211,7 +211,7 @@ describe('TokenBucket', () => {
     assert.equal(freed, true)
   })
 
-  it('real clock: 2 MB/s with 64 KiB charges is observed within ±25%', { timeout: 10_000 }, async () => {
+  it('real clock: 2 MB/s with 64 KiB charges never exceeds the cap by more than 25%', { timeout: 10_000 }, async () => {
     const rate = 2_000_000
     const bucket = new TokenBucket({ bytesPerSecond: rate, burstBytes: 64 * KiB })
     const started = performance.now()
@@ -221,7 +221,8 @@ describe('TokenBucket', () => {
       bytes += 64 * KiB
     }
     const observed = bytes * 1000 / (performance.now() - started)
-    assertNear(observed, rate, 0.25, 'real clock')
+    // a loaded machine fires timers late, which only slows the bucket: bound the excess tightly, the shortfall loosely
+    assert.ok(observed <= 1.25 * rate && observed >= 0.5 * rate, `real clock: observed ${Math.round(observed)} B/s for a cap of ${rate}`)
   })
 
   it('rejects bad options and charges with UsageError', async () => {
