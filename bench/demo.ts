@@ -10,31 +10,14 @@
  *
  *   node dist/bench/demo.js [--nodes 5] [--size-mib 64]
  */
-import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { startOrigin } from '../test/helpers/origin-server.js'
-
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url))
-
-interface Run { code: number | null, stdout: string, stderr: string }
-
-function runCli (args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (b: Buffer) => { stdout += b.toString() })
-    child.stderr.on('data', (b: Buffer) => { stderr += b.toString() })
-    child.on('error', reject)
-    child.on('close', code => { resolve({ code, stdout, stderr }) })
-  })
-}
+import { runCli } from '../test/helpers/cli.js'
 
 async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {

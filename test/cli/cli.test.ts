@@ -4,34 +4,16 @@
  */
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, stat, writeFile, readdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { startOrigin, type Behaviour } from '../helpers/origin-server.js'
+import { runCli, type CliRun } from '../helpers/cli.js'
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
-
-interface Run { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }
-
-function run (args: string[], opts: { killAfter?: (stdout: string, stderr: string) => boolean } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (b: Buffer) => { stdout += b.toString() })
-    child.stderr.on('data', (b: Buffer) => { stderr += b.toString() })
-    child.on('error', reject)
-    child.on('close', (code, signal) => { resolve({ code, signal, stdout, stderr }) })
-    if (opts.killAfter !== undefined) {
-      const timer = setInterval(() => { if (opts.killAfter?.(stdout, stderr) === true) { clearInterval(timer); child.kill('SIGKILL') } }, 20)
-      child.on('close', () => { clearInterval(timer) })
-    }
-  })
-}
+const run = async (args: string[], opts: { killAfter?: () => boolean } = {}): Promise<CliRun> =>
+  await runCli(args, opts.killAfter !== undefined ? { killWhen: opts.killAfter } : {})
 
 const lastLine = (s: string): string => s.trim().split('\n').pop() ?? ''
 

@@ -6,16 +6,14 @@
 import '../../src/polyfill.js'
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { DaemonClient } from '../../src/daemon/client.js'
 import { swarmFixture } from '../helpers/swarm-fixture.js'
 import { startTestDaemon, until } from '../helpers/daemon-fixture.js'
+import { runCli, type CliRun } from '../helpers/cli.js'
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 const b64 = (u: Uint8Array): string => Buffer.from(u).toString('base64')
 
 test('the control API refuses callers without the token and accepts the owner', { timeout: 30_000 }, async () => {
@@ -113,15 +111,7 @@ test('doswarm get uses the running daemon and says so; status prints jobs and to
     const manifest = join(fx.dir, 'm.dsw')
     await writeFile(manifest, fx.manifest.bytes)
     const env = { ...process.env, DOSWARM_STATE: join(fx.dir, 'state') }
-    const run = async (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> => await new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-      let stdout = ''
-      let stderr = ''
-      child.stdout.on('data', (b: Buffer) => { stdout += b.toString() })
-      child.stderr.on('data', (b: Buffer) => { stderr += b.toString() })
-      child.on('error', reject)
-      child.on('close', code => { resolve({ code, stdout, stderr }) })
-    })
+    const run = async (args: string[]): Promise<CliRun> => await runCli(args, { env })
     const r = await run(['get', manifest, '--trust', fx.publicKey, '--out', join(fx.dir, 'via.bin'), '--json'])
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stderr, /using the doswarm daemon at http:\/\/127\.0\.0\.1:\d+/)
