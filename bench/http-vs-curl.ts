@@ -40,6 +40,8 @@ interface RunRecord {
   mbps: number
   maxRssBytes?: number
   cpuSeconds?: number
+  /** of which system (kernel) time */
+  cpuSysSeconds?: number
   originBytes: number
   /** doswarm's own --json figures */
   durationMs?: number
@@ -65,7 +67,8 @@ async function once (tool: 'curl' | 'doswarm', size: number, round: number, dir:
     size, round, tool, ok: false, wallMs: r.wallMs, mbps: size / MB / (r.wallMs / 1000),
     originBytes: content.origin.bytesSent - before,
     ...(r.maxRssBytes !== undefined ? { maxRssBytes: r.maxRssBytes } : {}),
-    ...(r.cpuSeconds !== undefined ? { cpuSeconds: r.cpuSeconds } : {})
+    ...(r.cpuSeconds !== undefined ? { cpuSeconds: r.cpuSeconds } : {}),
+    ...(r.cpuSysSeconds !== undefined ? { cpuSysSeconds: r.cpuSysSeconds } : {})
   }
   try {
     if (r.code !== 0) throw new Error(`exit ${String(r.code)}${r.timedOut ? ' (timed out)' : ''}: ${r.stderr.trim().slice(-500)}`)

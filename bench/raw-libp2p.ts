@@ -28,27 +28,24 @@ const SELF = fileURLToPath(import.meta.url)
 /** Receiver side: count the bytes of the first stream, print them, exit. */
 async function receive (a: Args): Promise<void> {
   const node = await createP2PNode({ stateDir: a.str('state'), listen: [a.str('listen')], mdns: false })
-  const done = Promise.withResolvers<{ bytes: number, ms: number, firstByteMs: number, closedBeforeEnd?: boolean }>()
+  const done = Promise.withResolvers<{ bytes: number, ms: number, firstByteMs: number }>()
   await node.handle(RAW_PROTOCOL, (stream: Stream) => {
-    // 'message' + 'end' events, not `for await`: in @libp2p/utils 7.4.1 the
-    // stream's async iterator ends on the remote's FIN even while the last
-    // received bytes still wait (setTimeout 0) to be dispatched, and drops them
-    const t0 = performance.now()
-    let first = 0
-    let bytes = 0
-    stream.addEventListener('message', evt => {
-      if (bytes === 0) first = performance.now()
-      bytes += evt.data.byteLength
-    })
-    stream.addEventListener('end', () => {
-      done.resolve({ bytes, ms: performance.now() - t0, firstByteMs: first - t0 })
-      void stream.close().catch(() => {})
-    })
-    stream.addEventListener('close', evt => {
-      const err = (evt as { error?: Error }).error
-      if (err !== undefined) done.reject(err)
-      else done.resolve({ bytes, ms: performance.now() - t0, firstByteMs: first - t0, closedBeforeEnd: true })
-    })
+    void (async () => {
+      const t0 = performance.now()
+      let first = 0
+      let bytes = 0
+      try {
+        for await (const chunk of stream) {
+          if (bytes === 0) first = performance.now()
+          bytes += chunk.byteLength
+        }
+        done.resolve({ bytes, ms: performance.now() - t0, firstByteMs: first - t0 })
+        // closing our side tells the sender everything arrived (see send())
+        await stream.close().catch(() => {})
+      } catch (err) {
+        done.reject(err)
+      }
+    })()
   }, { maxInboundStreams: 1 })
   const addr = node.getMultiaddrs()[0]?.toString()
   process.stdout.write(JSON.stringify({ ready: true, addr }) + '\n')

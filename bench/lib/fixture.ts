@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { createHash, randomFillSync } from 'node:crypto'
-import { createReadStream, existsSync, rmSync } from 'node:fs'
+import { createReadStream, existsSync, rmSync, rmdirSync } from 'node:fs'
 import { mkdir, mkdtemp, open, rm, rmdir } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import os from 'node:os'
@@ -39,7 +39,10 @@ export function repoRoot (): string {
 export async function scratchDir (name: string, base = join(repoRoot(), '.bench-tmp')): Promise<{ dir: string, remove: () => Promise<void> }> {
   await mkdir(base, { recursive: true })
   const dir = await mkdtemp(join(base, `${name}-`))
-  const unregister = atExit(() => { rmSync(dir, { recursive: true, force: true }) })
+  const unregister = atExit(() => {
+    rmSync(dir, { recursive: true, force: true })
+    try { rmdirSync(base) } catch {} // only when empty: another benchmark may be using it
+  })
   return {
     dir,
     remove: async () => {
@@ -129,7 +132,8 @@ export interface MachineFacts {
   kernel: string
   /** 1, 5, 15 minute load averages */
   loadavg: number[]
-  git: { commit: string, srcDirty: boolean }
+  /** HEAD, and whether src/ had uncommitted changes (others edit it concurrently) with a digest of that diff */
+  git: { commit: string, srcDirty: boolean, srcDiffSha256?: string }
   curl?: string
 }
 
@@ -147,9 +151,17 @@ export function machineFacts (): MachineFacts {
     node: process.version,
     kernel: `${os.type()} ${os.release()}`,
     loadavg: os.loadavg().map(l => Math.round(l * 100) / 100),
-    git: { commit: sh('git', ['rev-parse', '--short', 'HEAD']), srcDirty: sh('git', ['status', '--porcelain', '--', 'src']) !== '' },
+    git: gitFacts(sh),
     ...(curl !== undefined && curl !== '' ? { curl } : {})
   }
+}
+
+function gitFacts (sh: (cmd: string, args: string[]) => string): MachineFacts['git'] {
+  const commit = sh('git', ['rev-parse', '--short', 'HEAD'])
+  const diff = sh('git', ['diff', 'HEAD', '--', 'src'])
+  const untracked = sh('git', ['ls-files', '--others', '--exclude-standard', '--', 'src'])
+  if (diff === '' && untracked === '') return { commit, srcDirty: false }
+  return { commit, srcDirty: true, srcDiffSha256: createHash('sha256').update(diff).update(untracked).digest('hex').slice(0, 16) }
 }
 
 /** Load average now, for a line in the report. */

@@ -78,8 +78,10 @@ export interface ChildResult {
   endedAt: number
   /** peak resident set size in bytes */
   maxRssBytes?: number
-  /** CPU seconds, user + system */
+  /** CPU seconds, user + system (all threads) */
   cpuSeconds?: number
+  /** of which in the kernel */
+  cpuSysSeconds?: number
   stdout: string
   stderr: string
 }
@@ -124,7 +126,7 @@ export class Child {
     this.proc.stderr?.setEncoding('utf8').on('data', (d: string) => { this.stderr += d; if (this.stderr.length > 1e6) this.stderr = this.stderr.slice(-5e5) })
 
     // fallback measurement: poll /proc while it runs
-    const polled = { hwm: 0, ticks: 0 }
+    const polled = { hwm: 0, ticks: 0, sysTicks: 0 }
     const pid = this.proc.pid
     const poll = opts.measure === true && !useTime && pid !== undefined
       ? setInterval(() => { readProc(pid, polled) }, POLL_MS)
@@ -144,7 +146,7 @@ export class Child {
         const base: ChildResult = { name: this.name, code, signal, timedOut, wallMs: endedAt - this.startedAt, startedAt: this.startedAt, endedAt, stdout: this.stdout, stderr: this.stderr }
         if (opts.measure !== true) { resolve(base); return }
         if (timeFile === undefined) {
-          resolve({ ...base, maxRssBytes: polled.hwm, cpuSeconds: polled.ticks / CLK_TCK })
+          resolve({ ...base, maxRssBytes: polled.hwm, cpuSeconds: polled.ticks / CLK_TCK, cpuSysSeconds: polled.sysTicks / CLK_TCK })
           return
         }
         void readFile(timeFile, 'utf8').then(text => {
@@ -155,7 +157,7 @@ export class Child {
             const m = /signal (\d+)/.exec(text)
             base.signal = m !== null ? `signal ${m[1]}` : 'signal'
           }
-          resolve(Number.isFinite(kib) ? { ...base, maxRssBytes: (kib ?? 0) * 1024, cpuSeconds: (user ?? 0) + (sys ?? 0) } : base)
+          resolve(Number.isFinite(kib) ? { ...base, maxRssBytes: (kib ?? 0) * 1024, cpuSeconds: (user ?? 0) + (sys ?? 0), cpuSysSeconds: sys ?? 0 } : base)
         }, () => { resolve(base) })
       }
       // 'close' comes after the exit and after stdout/stderr ended, so the last line is in
@@ -204,7 +206,7 @@ export class Child {
   }
 }
 
-function readProc (pid: number, out: { hwm: number, ticks: number }): void {
+function readProc (pid: number, out: { hwm: number, ticks: number, sysTicks: number }): void {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8')
     const m = /VmHWM:\s+(\d+) kB/.exec(status)
@@ -213,6 +215,7 @@ function readProc (pid: number, out: { hwm: number, ticks: number }): void {
     // fields after the parenthesised command name; utime and stime are fields 14 and 15
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     out.ticks = Number(fields[11]) + Number(fields[12])
+    out.sysTicks = Number(fields[12])
   } catch {
     // exited between polls
   }
@@ -228,4 +231,12 @@ export async function run (cmd: string, args: string[], opts: ChildOptions): Pro
   const r = await startChild(cmd, args, opts).exited
   if (r.code !== 0) throw new Error(`${opts.name} failed (code ${String(r.code)}, signal ${String(r.signal)}${r.timedOut ? ', timed out' : ''}): ${r.stderr.trim().slice(-2000)}`)
   return r
+}
+
+/** CPU seconds (user + system) a live process has used so far, from /proc/<pid>/stat; NaN if unreadable. */
+export function cpuSecondsOf (pid: number | undefined): number {
+  if (pid === undefined) return NaN
+  const out = { hwm: 0, ticks: NaN, sysTicks: NaN }
+  readProc(pid, out)
+  return out.ticks / CLK_TCK
 }
