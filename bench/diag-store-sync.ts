@@ -8,7 +8,7 @@
  *   commit — fdatasync + state file — made it durable);
  * - `no fsync`: the same, with fdatasync/fsync made no-ops through the
  *   store's injectable fs (what the waits cost);
- * - `64 puts in flight`: real fsyncs, but maxPendingPuts 64 instead of 8
+ * - `64 puts in flight`: real fsyncs, but 64 MiB of pieces may wait for their commit instead of the default
  *   (whether a wider window hides the commit latency).
  *
  * Only Downloader.run() is timed (no process start, no finalize).
@@ -80,7 +80,7 @@ async function main (): Promise<void> {
         const store = await PieceStore.open({ cacheDir, manifest, ...(variant === 'no fsync' ? { fs: noSync } : {}) })
         const source = new HttpSource({ url, manifest })
         const t0 = performance.now()
-        await new Downloader({ store, sources: [source], ...(variant === '64 puts in flight' ? { maxPendingPuts: 64 } : {}) }).run()
+        await new Downloader({ store, sources: [source], ...(variant === '64 puts in flight' ? { maxPendingBytes: 64 * 1024 * 1024 } : {}) }).run()
         const mbps = size / MB / ((performance.now() - t0) / 1000)
         results.push({ variant, mbps })
         process.stderr.write(`  ${variant.padEnd(18)} ${fmt(mbps)} MB/s\n`)

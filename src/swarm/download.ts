@@ -28,8 +28,13 @@ export const DEFAULT_PEER_CONCURRENCY = 4
  * @default 8
  */
 export const ENDGAME_MAX_MISSING = 8
-/** Pieces a task may hand to the store before waiting for them to be durable. @default 8 */
-export const DEFAULT_MAX_PENDING_PUTS = 8
+/**
+ * Bytes of verified pieces that may wait for their group commit at once,
+ * over the whole download. A source's slot frees as soon as its piece is
+ * handed to the store, so commits no longer stall the sources; this bounds
+ * the memory they may hold meanwhile. @default 32 MiB
+ */
+export const DEFAULT_MAX_PENDING_BYTES = 32 * 1024 * 1024
 
 /** What the scheduler needs of the store (see src/store). */
 export interface StoreLike {
@@ -87,8 +92,8 @@ export interface DownloaderInit {
   health?: SourceHealthInit
   /** @default DEFAULT_MAX_RANGE_BYTES */
   maxRangeBytes?: number
-  /** @default DEFAULT_MAX_PENDING_PUTS */
-  maxPendingPuts?: number
+  /** @default DEFAULT_MAX_PENDING_BYTES (at least 4 pieces) */
+  maxPendingBytes?: number
   random?: () => number
   onProgress?: (p: DownloadProgress) => void
   /** A source was banned for bad pieces (the swarm disconnects it). */
@@ -100,6 +105,7 @@ export interface DownloaderInit {
 }
 
 interface Task { source: PieceSource, pieces: Set<number>, abort: AbortController, settled?: Promise<void> }
+interface PendingPut { bytes: number, done: Promise<void> }
 
 export class Downloader {
   readonly #store: StoreLike
@@ -111,6 +117,9 @@ export class Downloader {
   readonly #init: DownloaderInit
   readonly #inflight = new Map<number, number>()
   readonly #tasks = new Set<Task>()
+  /** pieces handed to the store, not yet durable (they stay in flight for the picker) */
+  readonly #puts = new Set<PendingPut>()
+  #putBytes = 0
   readonly #stats = new Map<string, SourceStats>()
   #wake: (() => void) | undefined
   #fatal: DoswarmError | undefined
@@ -187,7 +196,7 @@ export class Downloader {
         if (signal?.aborted === true) throw new AbortedError()
         if (this.#fatal !== undefined) throw this.#fatal
         this.#fill(signal)
-        if (this.#tasks.size === 0 && !this.#store.complete) {
+        if (this.#tasks.size === 0 && this.#puts.size === 0 && !this.#store.complete) {
           if (this.#policy.waiting?.() !== true) throw this.#unavailable()
         }
         await new Promise<void>(resolve => {
@@ -202,6 +211,7 @@ export class Downloader {
       for (const t of tasks) t.abort.abort(new AbortedError())
       // pieces already received finish their store commit, so the stats count them
       await Promise.allSettled(tasks.map(async t => { await t.settled }))
+      await Promise.allSettled([...this.#puts].map(async p => { await p.done }))
     }
   }
 
@@ -306,37 +316,50 @@ export class Downloader {
 
   async #runTask (task: Task, first: number, count: number, signal: AbortSignal): Promise<void> {
     const { source } = task
-    const pending: Array<Promise<void>> = []
-    const maxPending = this.#init.maxPendingPuts ?? DEFAULT_MAX_PENDING_PUTS
+    const maxPending = Math.max(this.#init.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES, 4 * this.#manifest.pieceSize)
+    /** pieces handed to the store: their own put releases them */
+    const handed = new Set<number>()
     let expected = first
     try {
       for await (const { index, bytes } of source.fetch(first, count, signal)) {
         if (index !== expected || index >= first + count) throw new ProtocolError(`${source.id} sent piece ${index}, expected ${expected}`)
         expected++
-        const p = this.#accept(task, index, bytes).finally(() => { this.#release(task, index); this.#poke() })
-        p.catch(() => {}) // awaited below; this keeps an early failure from counting as unhandled
-        pending.push(p)
-        if (pending.length >= maxPending) await pending.shift()
+        handed.add(index)
+        this.#hand(task, index, bytes)
+        while (this.#putBytes > maxPending && this.#puts.size > 0) await Promise.race([...this.#puts].map(p => p.done))
         if (this.#init.limiter !== undefined) await this.#init.limiter.consume(bytes.length, signal)
         if (!this.#health.usable(source.id)) break
       }
-      await Promise.all(pending)
       if (expected < first + count && !signal.aborted && this.#health.usable(source.id)) {
         this.#health.failure(source.id, `ended after ${expected - first} of ${count} pieces`)
       }
     } catch (err) {
-      await Promise.allSettled(pending)
       if (!signal.aborted && this.#fatal === undefined) {
         const fatal = err instanceof DoswarmError && err.code === 'ORIGIN_FAILED' && (err as { retryable?: boolean }).retryable === false
         this.#health.failure(source.id, (err as Error)?.message ?? String(err), fatal)
       }
     } finally {
-      const left = [...task.pieces].filter(i => !this.#store.have.get(i))
+      const left = [...task.pieces].filter(i => !handed.has(i) && !this.#store.have.get(i))
       if (source.kind === 'http' && left.length > 0) this.#policy.onHttpRelease?.(left)
-      for (const i of [...task.pieces]) this.#release(task, i)
+      for (const i of [...task.pieces]) if (!handed.has(i)) this.#release(task, i)
       this.#tasks.delete(task)
       this.#poke()
     }
+  }
+
+  /** Hand a received piece to the store; it stays in flight until the put settles. */
+  #hand (task: Task, index: number, bytes: Uint8Array): void {
+    const put: PendingPut = { bytes: bytes.length, done: Promise.resolve() }
+    this.#putBytes += put.bytes
+    put.done = this.#accept(task, index, bytes)
+      .catch(() => {}) // failures are recorded by #accept (fatal store errors end the run)
+      .finally(() => {
+        this.#puts.delete(put)
+        this.#putBytes -= put.bytes
+        this.#release(task, index)
+        this.#poke()
+      })
+    this.#puts.add(put)
   }
 
   async #accept (task: Task, index: number, bytes: Uint8Array): Promise<void> {
