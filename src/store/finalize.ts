@@ -1,8 +1,15 @@
 /**
  * Delivering the output file. Nothing appears at the output path unless it is
- * a verified copy (C1, T3): copy to a temp file beside the output, fsync it,
- * hash the copy itself (not the cache file it came from), then rename it into
- * place and fsync the directory. Any failure removes the temp.
+ * verified (C1, T3): give the finished data file a second name beside the
+ * output (a hard link — no copy, no second copy on disk; a clone or a real
+ * copy where the output lies on another file system), fsync it, hash what
+ * that name holds, then rename it into place and fsync the directory. Any
+ * failure removes the temp.
+ *
+ * A hard link shares the bytes with the cache. That is safe: the cache
+ * re-hashes every piece it serves and re-verifies on open, so an output
+ * edited later is never served; and a cache entry that must be written again
+ * first gets a private copy (resume.ts), so the output is never changed.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
@@ -35,6 +42,19 @@ async function copyPreferClone (fs: StoreFs, src: string, dst: string): Promise<
   }
 }
 
+/** Errors meaning "no hard link here" (another file system, or one without links). */
+const NO_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK', 'EACCES'])
+
+/** The cheapest verified-to-be-equal second name: hard link, else clone, else copy. */
+async function secondName (fs: StoreFs, src: string, dst: string): Promise<void> {
+  try {
+    await fs.link(src, dst)
+  } catch (err) {
+    if (!NO_LINK.has((err as NodeJS.ErrnoException).code ?? '')) throw err
+    await copyPreferClone(fs, src, dst)
+  }
+}
+
 /** SHA-256 and length of a whole file, read in bounded chunks. */
 async function hashFile (handle: StoreFileHandle, signal?: AbortSignal): Promise<{ digest: Uint8Array, length: number }> {
   const hash = createHash('sha256')
@@ -55,15 +75,15 @@ export function tempPathFor (outPath: string): string {
   return join(dirname(outPath), `.${basename(outPath)}.doswarm-${randomBytes(6).toString('hex')}.part`)
 }
 
-/** Copy the data file to `outPath` atomically and only if it hashes to `fileHash`. */
+/** Deliver the data file at `outPath` atomically and only if it hashes to `fileHash`. */
 export async function deliverVerifiedCopy (input: DeliverInput): Promise<void> {
   const { fs, signal } = input
   const out = resolve(input.outPath)
   const temp = tempPathFor(out)
   try {
     throwIfAborted(signal)
-    await copyPreferClone(fs, input.dataPath, temp)
-    const handle = await fs.open(temp, 'r+')
+    await secondName(fs, input.dataPath, temp)
+    const handle = await fs.open(temp, 'r')
     let result
     try {
       await handle.sync()

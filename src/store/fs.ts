@@ -15,7 +15,8 @@ export interface StoreFileHandle {
   /** fsync(2). */
   sync: () => Promise<void>
   truncate: (length: number) => Promise<void>
-  stat: () => Promise<{ size: number }>
+  /** `nlink` tells whether the file is shared with a delivered output (a hard link). */
+  stat: () => Promise<{ size: number, nlink?: number }>
   close: () => Promise<void>
 }
 
@@ -28,6 +29,8 @@ export interface StoreFs {
   mkdir: (path: string) => Promise<void>
   readdir: (path: string) => Promise<string[]>
   copyFile: (src: string, dst: string, mode: number) => Promise<void>
+  /** link(2): a second name for the same file. */
+  link: (existing: string, newPath: string) => Promise<void>
   /** Make a rename or create inside `dir` durable. */
   fsyncDir: (dir: string) => Promise<void>
 }
@@ -40,6 +43,7 @@ export const nodeStoreFs: StoreFs = {
   mkdir: async (path) => { await fsp.mkdir(path, { recursive: true }) },
   readdir: async (path) => await fsp.readdir(path),
   copyFile: async (src, dst, mode) => { await fsp.copyFile(src, dst, mode) },
+  link: async (existing, newPath) => { await fsp.link(existing, newPath) },
   fsyncDir: async (dir) => {
     // Windows cannot open a directory for fsync and NTFS journals renames itself.
     if (process.platform === 'win32') return

@@ -4,11 +4,14 @@
  * state file only says which pieces to re-hash (C2, T6), and without one every
  * piece is hashed. The corrected map is persisted before the store is used.
  */
+import { randomBytes } from 'node:crypto'
+import { constants } from 'node:fs'
+import { join } from 'node:path'
 import { pieceCount, type Manifest } from '../manifest/types.js'
 import { Bitfield } from '../util/bitfield.js'
 import { readSmallFile, removeStaleTemps, writeFileAtomic } from './atomic-file.js'
 import { MANIFEST_FILE } from './constants.js'
-import type { StoreFileHandle, StoreFs } from './fs.js'
+import { unlinkQuiet, type StoreFileHandle, type StoreFs } from './fs.js'
 import type { StorePaths } from './layout.js'
 import type { StoreConfig } from './options.js'
 import { loadState, saveState } from './state-file.js'
@@ -64,6 +67,36 @@ function allPieces (n: number): number[] {
   return Array.from({ length: n }, (_, i) => i)
 }
 
+/**
+ * A data file that is also a delivered output (hard link) may be used as it
+ * is only while it is complete and untouched: then nothing will write to it.
+ * Returns the resumed store in that case, undefined otherwise.
+ */
+async function sharedWithOutput (cfg: StoreConfig, paths: StorePaths, handle: StoreFileHandle, n: number): Promise<ResumedStore | undefined> {
+  const st = await handle.stat()
+  if ((st.nlink ?? 1) <= 1 || st.size !== cfg.manifest.size) return undefined
+  const loaded = await loadState(cfg.fs, paths.state, cfg.manifest)
+  if (!('state' in loaded) || !loaded.state.finalized) return undefined
+  const have = await verifyPiecesOnDisk(handle, cfg.manifest, allPieces(n), cfg.signal)
+  if (!have.full) return undefined
+  return { data: handle, have, finalized: true, report: { source: 'state', claimed: loaded.state.done.count, verified: have.count } }
+}
+
+/** Give the cache its own copy of a data file that an output shares, so writes never reach the output. */
+async function unshare (fs: StoreFs, paths: StorePaths): Promise<void> {
+  const temp = join(paths.dir, `.data.${randomBytes(6).toString('hex')}.tmp`)
+  try {
+    await fs.copyFile(paths.data, temp, constants.COPYFILE_EXCL)
+    const h = await fs.open(temp, 'r+')
+    try { await h.sync() } finally { await h.close() }
+    await fs.rename(temp, paths.data)
+  } catch (err) {
+    await unlinkQuiet(fs, temp)
+    throw err
+  }
+  await fs.fsyncDir(paths.dir)
+}
+
 /** Open the files of `cfg.manifest` under `paths` and re-verify them. */
 export async function resume (cfg: StoreConfig, paths: StorePaths): Promise<ResumedStore> {
   const { fs, manifest: m } = cfg
@@ -72,8 +105,16 @@ export async function resume (cfg: StoreConfig, paths: StorePaths): Promise<Resu
   await removeStaleTemps(fs, paths.dir)
   await ensureManifestCopy(fs, paths, m)
 
-  const { handle, created } = await openData(fs, paths.data)
+  let { handle, created } = await openData(fs, paths.data)
   try {
+    const shared = await sharedWithOutput(cfg, paths, handle, n)
+    if (shared !== undefined) return shared
+    if (((await handle.stat()).nlink ?? 1) > 1) {
+      // the data file is also a delivered output (finalize links it): never write through it
+      await handle.close()
+      await unshare(fs, paths)
+      handle = await fs.open(paths.data, 'r+')
+    }
     const { size } = await handle.stat()
     const resized = size !== m.size
     // sparse extension is fine: holes read as zeros and simply fail their hash

@@ -1,6 +1,6 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Manifest } from '../../src/manifest/types.js'
 import { listCache, PieceStore } from '../../src/store/index.js'
@@ -88,8 +88,34 @@ test('a failing finalize leaves an existing output untouched', async (t) => {
   assert.notEqual(await readFile(out, 'utf8'), 'previous version')
 })
 
-test('disk full during the copy: DISK_FULL, no output, no temp (C3)', async (t) => {
+test('the output is a hard link to the verified cache file where possible: no second copy on disk', async (t) => {
+  const { out, store, data } = await completeStore(t)
+  await store.finalize(out)
+  const st = await stat(out)
+  assert.equal(st.nlink, 2, 'one inode for the cache entry and the output')
+  assert.deepEqual(new Uint8Array(await readFile(out)), data)
+})
+
+test('an output edited after delivery is never served, and repairing the cache never writes through to it', async (t) => {
+  const { out, store, data, m, cacheDir } = await completeStore(t)
+  await store.finalize(out)
+  await store.close()
+  // the user edits the delivered file in place: the cache shares its bytes
+  const h = await open(out, 'r+')
+  await h.write(Uint8Array.of(data[5] ^ 0xff), 0, 1, 5)
+  await h.close()
+  const edited = new Uint8Array(await readFile(out))
+  const again = await PieceStore.open({ cacheDir, manifest: m })
+  t.after(async () => { await again.close() })
+  assert.equal(again.have.get(0), false, 'the edited piece is no longer trusted')
+  assert.equal((await stat(join(cacheDir, m.contentId, 'data'))).nlink, 1, 'the cache took a private copy before any write')
+  assert.deepEqual(await again.put(0, piece(data, m, 0)), { ok: true, duplicate: false })
+  assert.deepEqual(new Uint8Array(await readFile(out)), edited, 'the user\'s file is untouched by the repair')
+})
+
+test('disk full during the copy (output on another file system): DISK_FULL, no output, no temp (C3)', async (t) => {
   const { outDir, out, fs, store } = await completeStore(t)
+  fs.inject('link', 'EXDEV')
   fs.inject('copyFile', 'ENOSPC')
   await assert.rejects(store.finalize(out), { code: 'DISK_FULL' })
   await assertNothingDelivered(outDir)

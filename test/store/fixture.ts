@@ -59,7 +59,7 @@ export function errnoError (code: string, op: string, path: string): NodeJS.Errn
   return err
 }
 
-export type FaultOp = 'open' | 'write' | 'datasync' | 'sync' | 'truncate' | 'rename' | 'copyFile'
+export type FaultOp = 'open' | 'write' | 'datasync' | 'sync' | 'truncate' | 'rename' | 'copyFile' | 'link'
 
 /**
  * The real file system, except that `faults[op]` — when set and returning an
@@ -111,6 +111,7 @@ export class FaultyFs implements StoreFs {
   mkdir = nodeStoreFs.mkdir
   readdir = nodeStoreFs.readdir
   copyFile = async (src: string, dst: string, mode: number): Promise<void> => { this.#check('copyFile', dst); await nodeStoreFs.copyFile(src, dst, mode) }
+  link = async (existing: string, newPath: string): Promise<void> => { this.#check('link', newPath); await nodeStoreFs.link(existing, newPath) }
   fsyncDir = nodeStoreFs.fsyncDir
 }
 
