@@ -5,7 +5,6 @@ import { createManifest, generateKey, privateKeyFromPem, checkOriginUrl, checkPi
 import { createNode, type NodeInit } from '../node/node.js'
 import { checkOutputPath } from '../node/output.js'
 import { daemonForGet, getViaDaemon } from './daemon-commands.js'
-import { parseStaticPeer } from '../node/libp2p.js'
 import { nodeStoreFs, writeFileAtomic } from '../store/index.js'
 import { parse, parseExpiry, parseIntOption, required, resolveTrust } from './args.js'
 import { ProgressBar, formatBytes } from './progress.js'
@@ -84,13 +83,17 @@ const NODE_OPTIONS = {
   'http-only': { type: 'boolean' }
 } as const
 
-function nodeInit (values: Record<string, unknown>): NodeInit {
+async function nodeInit (values: Record<string, unknown>): Promise<NodeInit> {
   const init: NodeInit = {}
   if (typeof values.cache === 'string') init.cacheDir = values.cache
   const listen = values.listen as string[] | undefined
   if (listen !== undefined) init.listen = listen
   const peers = values.peer as string[] | undefined
-  if (peers !== undefined) { for (const p of peers) parseStaticPeer(p); init.peers = peers }
+  if (peers !== undefined) {
+    const { parseStaticPeer } = await import('../node/libp2p.js')
+    for (const p of peers) parseStaticPeer(p)
+    init.peers = peers
+  }
   if (values['no-mdns'] === true) init.mdns = false
   if (values['http-only'] === true) init.httpOnly = true
   if (typeof values['http-delay'] === 'string') {
@@ -172,7 +175,7 @@ export async function get (argv: string[], io: Io): Promise<void> {
     printResult(io, json, started, { ...job, piecesReused: 0, peerId: null, via: daemon.url })
     return
   }
-  const node = createNode(nodeInit(values))
+  const node = createNode(await nodeInit(values))
   const bar = !json && io.stderr.isTTY ? new ProgressBar(io.stderr) : undefined
   try {
     let result
@@ -208,7 +211,7 @@ export async function seed (argv: string[], io: Io): Promise<void> {
   if (values['http-only'] === true) throw new UsageError('seed serves peers; --http-only makes no sense here')
   const trustedKeys = await resolveTrust((values.trust as string[] | undefined) ?? [])
   const bytes = await readFile(manifestPath).catch(() => { throw new UsageError(`cannot read manifest ${manifestPath}`) })
-  const node = createNode(nodeInit(values))
+  const node = createNode(await nodeInit(values))
   try {
     const manifest = await node.seed(new Uint8Array(bytes), file, { trustedKeys, signal: io.signal })
     if (values.json === true) {

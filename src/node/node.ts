@@ -15,10 +15,10 @@ import { DownloadJob, type DownloadResult, type JobProgress, type Priority } fro
 
 export type { DownloadResult } from './job.js'
 import { loadManifestBytes, type ManifestFetchOptions, type ManifestInput } from './manifest-source.js'
-import { Swarm } from '../swarm/swarm.js'
+import type { Swarm } from '../swarm/swarm.js'
 import { BandwidthManager, type BandwidthManagerInit } from '../swarm/rate-limit.js'
 import { checkOutputPath } from './output.js'
-import { createP2PNode, dialStaticPeers, type P2PNode } from './libp2p.js'
+import type { P2PNode } from './libp2p.js'
 import { defaultCacheDir } from './paths.js'
 
 /** Background downloads wait longer before falling back to HTTP (Delivery Optimization: 30 s vs 5 s…). */
@@ -132,6 +132,8 @@ export class DoswarmNode {
   async #start (): Promise<void> {
     if (this.init.httpOnly === true) return
     const banned = (id: string): boolean => this.#swarm?.isBanned(id) === true
+    // libp2p is loaded only when peers are wanted: an HTTP-only node starts faster and smaller
+    const [{ createP2PNode, dialStaticPeers }, { Swarm }] = await Promise.all([import('./libp2p.js'), import('../swarm/swarm.js')])
     this.#p2p = await createP2PNode({
       stateDir: this.init.stateDir ?? join(this.cacheDir, 'node'),
       ...(this.init.listen !== undefined ? { listen: this.init.listen } : {}),
