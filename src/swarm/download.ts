@@ -55,6 +55,8 @@ export interface DownloadPolicy {
   onHttpFetch?: (indices: number[]) => void
   /** Pieces of an HTTP fetch that ended without delivering them (withdraw the claim). */
   onHttpRelease?: (indices: number[]) => void
+  /** Cap on concurrent HTTP fetches right now (a young swarm view asks for one). @default none */
+  maxHttpConcurrency?: () => number | undefined
   /** Is the swarm still expecting a source for the pieces nobody can serve now? */
   waiting?: () => boolean
 }
@@ -264,7 +266,8 @@ export class Downloader {
     const ordered = [...this.#sources.values()].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'peer' ? -1 : 1))
     for (const source of ordered) {
       if (!this.#health.usable(source.id)) continue
-      const limit = source.maxConcurrent ?? (source.kind === 'http' ? DEFAULT_HTTP_CONCURRENCY : DEFAULT_PEER_CONCURRENCY)
+      let limit = source.maxConcurrent ?? (source.kind === 'http' ? DEFAULT_HTTP_CONCURRENCY : DEFAULT_PEER_CONCURRENCY)
+      if (source.kind === 'http') limit = Math.min(limit, this.#policy.maxHttpConcurrency?.() ?? Infinity)
       let running = 0
       for (const t of this.#tasks) if (t.source === source) running++
       while (running < limit) {

@@ -8,7 +8,7 @@
 import { AbortedError, DoswarmError, ProtocolError } from '../errors.js'
 import type { Manifest } from '../manifest/types.js'
 import {
-  MAX_OUTSTANDING_REQUESTS, encodeFrame, encodePiece, validateMessage, writeFrames,
+  MAX_OUTSTANDING_REQUESTS, encodeFrame, encodePiece, expectedPieceLength, validateMessage, writeFrames,
   type Frame, type FrameSink, type HelloMessage, type Message, type MessageContext, type PeerRecord
 } from '../protocol/index.js'
 import type { PieceData, PieceSource } from '../source/index.js'
@@ -245,7 +245,7 @@ export class PeerLink implements PieceSource {
       }
     }
     this.#serving.set(requestId, job)
-    this.#host.uploads.enqueue(this.peerId, job)
+    this.#host.uploads.enqueue(this.peerId, job, expectedPieceLength(this.#host.ctx, index))
   }
 
   /** End the link: fail pending requests, drop queued uploads, reset the stream on error. Idempotent. */

@@ -20,6 +20,15 @@ export interface SessionStore {
   onDurable: ((indices: number[]) => void) | undefined
 }
 
+/** Settling waits until no peer has joined or been heard of for this long. @default 500 */
+export const QUIET_MS = 500
+/** After settling, one HTTP request at a time for this long. @default 3000 */
+export const WARMUP_MS = 3000
+/** A peer heard of through PEERS counts in ownership this long unless it links. @default 10000 */
+export const HEARD_TTL_MS = 10_000
+/** Peers heard of and not yet linked, at most. */
+const MAX_HEARD = 256
+
 export interface SessionInit {
   store: SessionStore
   selfId: string
@@ -62,6 +71,12 @@ export class ContentSession implements PeerLinkHost {
   #downloader: Downloader | undefined
   /** a peer has answered our HELLO (even if it has left or been banned since) */
   #answered = false
+  /** when (coordinator ms) a peer last joined or was heard of: settling waits for a quiet moment */
+  #lastJoin = 0
+  /** the first moment the node was settled (warm-up counts from it) */
+  #settledAt: number | undefined
+  /** peers heard of through PEERS but not linked yet: they take part in ownership for a while */
+  readonly #heard = new Map<string, NodeJS.Timeout>()
 
   constructor (init: SessionInit) {
     this.#init = init
@@ -119,6 +134,7 @@ export class ContentSession implements PeerLinkHost {
         return this.coordinator.mayFetch(i, this.#settled())
       },
       onHttpFetch: indices => { this.#claim(indices) },
+      maxHttpConcurrency: () => this.#httpConcurrency(),
       onHttpRelease: indices => { this.#release(indices) },
       waiting: () => {
         const have = this.store.have
@@ -131,12 +147,30 @@ export class ContentSession implements PeerLinkHost {
     }
   }
 
-  /** Condition 3 of the origin rule: have peers had their chance to show up? */
+  /**
+   * Condition 3 of the origin rule: have peers had their chance to show up?
+   * Settled once the settle time has passed, a configured static peer has
+   * answered, and no peer joined or was heard of for {@link QUIET_MS} — or,
+   * whatever happens, after `maxSettleMs`.
+   */
   #settled (): boolean {
+    if (this.#settledAt !== undefined) return true
     const t = this.coordinator.elapsed()
-    if (t < this.coordinator.settleMs) return false
-    if (!this.#init.expectPeers || this.#answered) return true
-    return t >= (this.#init.maxSettleMs ?? DEFAULT_MAX_SETTLE_MS)
+    const settled = t >= (this.#init.maxSettleMs ?? DEFAULT_MAX_SETTLE_MS) || (
+      t >= this.coordinator.settleMs &&
+      (!this.#init.expectPeers || this.#answered) &&
+      t - this.#lastJoin >= QUIET_MS)
+    if (settled) this.#settledAt = t
+    return settled
+  }
+
+  /**
+   * While the swarm view is young, a node keeps one HTTP request in flight,
+   * so a view that is still growing commits it to one run, not four.
+   */
+  #httpConcurrency (): number | undefined {
+    if (this.#settledAt === undefined) return 1
+    return this.coordinator.elapsed() - this.#settledAt < WARMUP_MS ? 1 : undefined
   }
 
   /** A link finished its HELLO exchange; returns false if it must be refused. */
@@ -150,6 +184,9 @@ export class ContentSession implements PeerLinkHost {
     }
     this.links.set(link.peerId, link)
     this.#answered = true
+    if (!this.#heard.has(link.peerId)) this.#lastJoin = this.coordinator.elapsed()
+    clearTimeout(this.#heard.get(link.peerId))
+    this.#heard.delete(link.peerId)
     this.coordinator.setDownloader(link.peerId, !link.remote.full)
     this.#addAvailability(link)
     // tell the newcomer what we are fetching from the origin, and who else is here
@@ -197,7 +234,21 @@ export class ContentSession implements PeerLinkHost {
   }
 
   onPeers (_link: PeerLink, peers: readonly PeerRecord[]): void {
-    this.#init.discovered(peers.filter(p => p.peerId !== this.#init.selfId && !this.links.has(p.peerId)))
+    const fresh = peers.filter(p => p.peerId !== this.#init.selfId && !this.links.has(p.peerId))
+    for (const p of fresh) {
+      if (this.#heard.has(p.peerId) || this.#heard.size >= MAX_HEARD) continue
+      // a peer in this swarm we are about to meet: count it as a downloader now, so we
+      // do not claim its blocks in the meantime; forget it if it never links
+      this.#lastJoin = this.coordinator.elapsed()
+      this.coordinator.setDownloader(p.peerId, true)
+      const timer = setTimeout(() => {
+        this.#heard.delete(p.peerId)
+        if (!this.links.has(p.peerId)) { this.coordinator.setDownloader(p.peerId, false); this.#downloader?.poke() }
+      }, HEARD_TTL_MS)
+      timer.unref?.()
+      this.#heard.set(p.peerId, timer)
+    }
+    this.#init.discovered(fresh)
   }
 
   onUploaded (link: PeerLink, bytes: number): void {
@@ -275,6 +326,8 @@ export class ContentSession implements PeerLinkHost {
 
   /** Close every link (node stopping or content dropped). */
   close (): void {
+    for (const t of this.#heard.values()) clearTimeout(t)
+    this.#heard.clear()
     for (const link of [...this.links.values()]) link.close()
   }
 }

@@ -8,12 +8,13 @@
 /** Pieces uploaded at once, node-wide. @default 8 */
 export const DEFAULT_MAX_CONCURRENT_UPLOADS = 8
 
-/** An upload; resolves with the bytes it sent (charged to the upload cap). */
+/** An upload. */
 export type UploadJob = () => Promise<number | undefined | void>
 
 export class UploadScheduler {
   readonly maxConcurrent: number
   readonly #queues = new Map<string, UploadJob[]>()
+  readonly #cost = new WeakMap<UploadJob, number>()
   /** round-robin order of peers with queued jobs */
   readonly #order: string[] = []
   #running = 0
@@ -21,8 +22,8 @@ export class UploadScheduler {
   readonly #limiter: { consume: (bytes: number) => Promise<void> } | undefined
 
   /**
-   * @param limiter upload bandwidth cap: a slot is held until the bytes it
-   * sent have been paid for, so the cap bounds the node's upload rate.
+   * @param limiter upload bandwidth cap: a job's bytes are paid for before it
+   * runs (its slot is held meanwhile), so even the first uploads respect it.
    */
   constructor (maxConcurrent = DEFAULT_MAX_CONCURRENT_UPLOADS, limiter?: { consume: (bytes: number) => Promise<void> }) {
     if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new RangeError('maxConcurrent must be an integer ≥ 1')
@@ -34,7 +35,9 @@ export class UploadScheduler {
   queued (peer: string): number { return this.#queues.get(peer)?.length ?? 0 }
   get running (): number { return this.#running }
 
-  enqueue (peer: string, job: UploadJob): void {
+  /** Queue `job` for `peer`; `bytes` is what it will send (charged to the upload cap before it runs). */
+  enqueue (peer: string, job: UploadJob, bytes = 0): void {
+    if (bytes > 0) this.#cost.set(job, bytes)
     let q = this.#queues.get(peer)
     if (q === undefined) { q = []; this.#queues.set(peer, q); this.#order.push(peer) }
     q.push(job)
@@ -66,8 +69,11 @@ export class UploadScheduler {
       if (q.length === 0) this.#queues.delete(peer); else this.#order.push(peer)
       this.#running++
       const limiter = this.#limiter
-      void job()
-        .then(async sent => { if (limiter !== undefined && typeof sent === 'number' && sent > 0) await limiter.consume(sent) })
+      const cost = this.#cost.get(job) ?? 0
+      void (async () => {
+        if (limiter !== undefined && cost > 0) await limiter.consume(cost)
+        await job()
+      })()
         .catch(() => {})
         .finally(() => { this.#running--; this.#pump() })
     }
