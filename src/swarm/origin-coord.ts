@@ -13,8 +13,10 @@
  *  4. this node owns i's block among the downloading nodes it knows
  *     (rendezvous hashing over node ids, blocks of `blockPieces` consecutive
  *     pieces so that owned pieces still coalesce into long Range requests) —
- *     or i has gone unclaimed for `httpDelayMs` since the node settled, in
- *     case its owner never fetches it.
+ *     or its owner has been silent (no CLAIM, RELEASE or HAVE) for
+ *     `httpDelayMs`, or `OWNER_PATIENCE` times that has passed since the node
+ *     settled: an owner that is alive keeps its blocks, however slow it is,
+ *     but one that stalls or went quiet does not hold the download hostage.
  * Two nodes that claimed the same piece before they knew of each other
  * resolve it when the claims meet: the node with the smaller id keeps it.
  * Nodes that start together therefore split the file at the origin by blocks
@@ -30,6 +32,8 @@ export const DEFAULT_SETTLE_MS = 1000
 export const DEFAULT_MAX_SETTLE_MS = 5000
 /** Extra wait before fetching a piece another node owns but has not claimed. @default 5000 */
 export const DEFAULT_HTTP_DELAY_MS = 5000
+/** An owner that keeps talking keeps its blocks at most this many HTTP delays. @default 12 */
+export const OWNER_PATIENCE = 12
 /** Lifetime of a claim we announce and of claims we accept. @default 30000 */
 export const DEFAULT_CLAIM_TTL_MS = 30_000
 
@@ -50,6 +54,8 @@ export class OriginCoordinator {
   readonly #now: () => number
   readonly #startedAt: number
   #settledAt: number | undefined
+  /** last time each peer showed it is alive in this swarm (CLAIM, RELEASE, HAVE) */
+  readonly #activity = new Map<string, number>()
   /** piece → (peer → expiry) */
   readonly #claims = new Map<number, Map<string, number>>()
   /** downloading peers we know of (they take part in ownership) */
@@ -80,10 +86,15 @@ export class OriginCoordinator {
   /** A peer went away: forget its claims and its share of ownership. */
   peerGone (peerId: string): void {
     this.setDownloader(peerId, false)
+    this.#activity.delete(peerId)
     for (const [i, m] of this.#claims) { m.delete(peerId); if (m.size === 0) this.#claims.delete(i) }
   }
 
+  /** A peer showed it is alive and working (a HAVE, a CLAIM, a RELEASE). */
+  seen (peerId: string): void { this.#activity.set(peerId, this.#now()) }
+
   claim (peerId: string, indices: readonly number[], ttlMs: number): void {
+    this.seen(peerId)
     const until = this.#now() + ttlMs
     for (const i of indices) {
       let m = this.#claims.get(i)
@@ -93,6 +104,7 @@ export class OriginCoordinator {
   }
 
   release (peerId: string, indices: readonly number[]): void {
+    this.seen(peerId)
     for (const i of indices) {
       const m = this.#claims.get(i)
       m?.delete(peerId)
@@ -135,9 +147,13 @@ export class OriginCoordinator {
   mayFetch (i: number, settled: boolean): boolean {
     if (this.claimed(i)) return false
     if (!settled) return false
-    this.#settledAt ??= this.#now()
-    if (this.owner(i) === this.selfId) return true
-    return this.#now() - this.#settledAt >= this.httpDelayMs
+    const now = this.#now()
+    this.#settledAt ??= now
+    const owner = this.owner(i)
+    if (owner === this.selfId) return true
+    if (now - this.#settledAt >= OWNER_PATIENCE * this.httpDelayMs) return true
+    const lastSign = Math.max(this.#settledAt, this.#activity.get(owner) ?? this.#settledAt)
+    return now - lastSign >= this.httpDelayMs
   }
 }
 

@@ -211,6 +211,7 @@ export class ContentSession implements PeerLinkHost {
 
   onHave (link: PeerLink, index: number): void {
     this.coordinator.release(link.peerId, [index])
+    this.coordinator.seen(link.peerId)
     if (link.remote.full) this.coordinator.setDownloader(link.peerId, false)
     const d = this.#downloader
     if (d !== undefined) { d.picker.addAvailable(index); d.poke() }

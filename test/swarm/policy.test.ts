@@ -106,7 +106,18 @@ test('origin coordination: owners split blocks, claims hold others back, delays 
   assert.equal(a.mayFetch(theirs[0], true), false)
   now = 31_001
   assert.equal(a.mayFetch(mine[0], true), true)
-  // httpDelayMs after settling, pieces owned by others become fair game
+  // an owner silent for httpDelayMs loses its blocks to whoever needs them
+  const owner = a.owner(theirs[0])
+  assert.equal(a.mayFetch(theirs[0], true), true)
+  // an owner that keeps showing signs of life keeps them…
+  a.seen(owner)
+  now = 35_000
+  assert.equal(a.mayFetch(theirs[0], true), false)
+  // …until it falls silent again, or OWNER_PATIENCE delays have passed since settling
+  now = 36_001
+  assert.equal(a.mayFetch(theirs[0], true), true)
+  a.seen(owner)
+  now = 1000 + 12 * 5000
   assert.equal(a.mayFetch(theirs[0], true), true)
   // a departed peer's blocks move to the remaining nodes
   now = 2000
