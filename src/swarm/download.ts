@@ -146,6 +146,12 @@ export class Downloader {
   get picker (): PiecePicker { return this.#picker }
   get health (): SourceHealth { return this.#health }
 
+  /** True while some HTTP origin may still be asked (not retired or banned). */
+  httpUsable (): boolean {
+    for (const s of this.#sources.values()) if (s.kind === 'http' && this.#health.usable(s.id)) return true
+    return false
+  }
+
   addSource (source: PieceSource): void {
     this.#sources.set(source.id, source)
     if (!this.#stats.has(source.id)) this.#stats.set(source.id, { id: source.id, kind: source.kind, bytes: 0, pieces: 0, rejected: 0, banned: false })

@@ -26,6 +26,8 @@ export const QUIET_MS = 500
 export const WARMUP_MS = 3000
 /** A peer heard of through PEERS counts in ownership this long unless it links. @default 10000 */
 export const HEARD_TTL_MS = 10_000
+/** How often owned blocks are reserved (claimed) and claims renewed. @default 500 */
+export const RESERVE_EVERY_MS = 500
 /** Peers heard of and not yet linked, at most. */
 const MAX_HEARD = 256
 
@@ -77,6 +79,7 @@ export class ContentSession implements PeerLinkHost {
   #settledAt: number | undefined
   /** peers heard of through PEERS but not linked yet: they take part in ownership for a while */
   readonly #heard = new Map<string, NodeJS.Timeout>()
+  #reserveTimer: NodeJS.Timeout | undefined
 
   constructor (init: SessionInit) {
     this.#init = init
@@ -116,12 +119,48 @@ export class ContentSession implements PeerLinkHost {
   }
 
   /** Attach the download scheduler; peers become its sources. */
+  /**
+   * Reservations: once settled, a downloading node CLAIMs every missing piece
+   * of the blocks it owns (that no peer holds or claims), and renews its
+   * claims while it still needs them and can reach the origin. Peers then
+   * leave those pieces to it however slowly it gets to them; a node that
+   * loses its origin lets its claims lapse (they expire after the TTL).
+   */
+  #reserve (): void {
+    const d = this.#downloader
+    if (d === undefined || !this.#settled()) return
+    const now = this.#now()
+    const have = this.store.have
+    if (!d.httpUsable()) return
+    const fresh: number[] = []
+    const renew: number[] = []
+    for (let i = 0; i < have.length; i++) {
+      if (have.get(i)) continue
+      const mine = this.#myClaims.get(i)
+      if (mine !== undefined) {
+        if (mine - now < this.#claimTtl / 2) renew.push(i)
+        continue
+      }
+      if (this.coordinator.owner(i) !== this.#init.selfId || this.coordinator.claimed(i)) continue
+      let held = false
+      for (const link of this.links.values()) if (link.has(i)) { held = true; break }
+      if (!held) fresh.push(i)
+    }
+    if (fresh.length + renew.length > 0) this.#claim([...fresh, ...renew])
+  }
+
   attachDownloader (d: Downloader): void {
+    clearInterval(this.#reserveTimer)
+    this.#reserveTimer = setInterval(() => { this.#reserve() }, RESERVE_EVERY_MS)
+    this.#reserveTimer.unref?.()
     this.#downloader = d
     for (const link of this.links.values()) this.#addAvailability(link)
   }
 
-  detachDownloader (): void { this.#downloader = undefined }
+  detachDownloader (): void {
+    clearInterval(this.#reserveTimer)
+    this.#downloader = undefined
+  }
 
   /** The policy the scheduler follows for HTTP (docs/ARCHITECTURE.md, "origin fallback"). */
   policy (): DownloadPolicy {
@@ -327,6 +366,7 @@ export class ContentSession implements PeerLinkHost {
 
   /** Close every link (node stopping or content dropped). */
   close (): void {
+    clearInterval(this.#reserveTimer)
     for (const t of this.#heard.values()) clearTimeout(t)
     this.#heard.clear()
     for (const link of [...this.links.values()]) link.close()
