@@ -57,6 +57,8 @@ export interface DownloadPolicy {
   onHttpRelease?: (indices: number[]) => void
   /** Cap on concurrent HTTP fetches right now (a young swarm view asks for one). @default none */
   maxHttpConcurrency?: () => number | undefined
+  /** Cap on pieces per HTTP request right now. @default none */
+  maxHttpRun?: () => number | undefined
   /** Is the swarm still expecting a source for the pieces nobody can serve now? */
   waiting?: () => boolean
 }
@@ -145,6 +147,13 @@ export class Downloader {
   /** The picker, so the swarm can feed it peer availability. */
   get picker (): PiecePicker { return this.#picker }
   get health (): SourceHealth { return this.#health }
+
+  /** Pieces an HTTP fetch is working on right now. */
+  httpInFlight (): Set<number> {
+    const out = new Set<number>()
+    for (const t of this.#tasks) if (t.source.kind === 'http') for (const i of t.pieces) out.add(i)
+    return out
+  }
 
   /** True while some HTTP origin may still be asked (not retired or banned). */
   httpUsable (): boolean {
@@ -287,7 +296,7 @@ export class Downloader {
         }
         let run: { first: number, count: number } | undefined
         if (source.kind === 'http') {
-          run = this.#picker.pickRun(ctx, maxRun)
+          run = this.#picker.pickRun(ctx, Math.max(1, Math.min(maxRun, this.#policy.maxHttpRun?.() ?? maxRun)))
         } else {
           const i = this.#picker.pickRarest(ctx)
           if (i !== undefined) run = { first: i, count: 1 }

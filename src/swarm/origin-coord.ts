@@ -13,10 +13,13 @@
  *  4. this node owns i's block among the downloading nodes it knows
  *     (rendezvous hashing over node ids, blocks of `blockPieces` consecutive
  *     pieces so that owned pieces still coalesce into long Range requests) —
- *     or its owner has been silent (no CLAIM, RELEASE or HAVE) for
- *     `httpDelayMs`, or `OWNER_PATIENCE` times that has passed since the node
- *     settled: an owner that is alive keeps its blocks, however slow it is,
- *     but one that stalls or went quiet does not hold the download hostage.
+ *     or every node ranked above us for that block (in rendezvous order) has
+ *     been silent (no CLAIM, RELEASE or HAVE) for `httpDelayMs` — so an
+ *     orphaned block passes to one successor, not to everyone — or
+ *     `OWNER_PATIENCE` times that delay has passed since the node settled.
+ *     A node we only heard of keeps its turn for the full patience (its
+ *     claims cannot reach us yet); one that went quiet does not hold the
+ *     download hostage.
  * Two nodes that claimed the same piece before they knew of each other
  * resolve it when the claims meet: the node with the smaller id keeps it.
  * Nodes that start together therefore split the file at the origin by blocks
@@ -24,12 +27,12 @@
  */
 import { createHash } from 'node:crypto'
 
-/** Pieces per ownership block (matches a 16 MiB range of 1 MiB pieces). @default 16 */
-export const DEFAULT_BLOCK_PIECES = 16
+/** Pieces per ownership block (an 8 MiB range of 1 MiB pieces; small enough to spread a file over many nodes). @default 8 */
+export const DEFAULT_BLOCK_PIECES = 8
 /** Wait after start before any HTTP fetch while peers may still connect. @default 1000 */
 export const DEFAULT_SETTLE_MS = 1000
-/** Longest wait for configured static peers to answer before fetching from HTTP anyway. @default 5000 */
-export const DEFAULT_MAX_SETTLE_MS = 5000
+/** Longest wait for configured static peers to answer before fetching from HTTP anyway. @default 10000 */
+export const DEFAULT_MAX_SETTLE_MS = 10_000
 /** Extra wait before fetching a piece another node owns but has not claimed. @default 5000 */
 export const DEFAULT_HTTP_DELAY_MS = 5000
 /** An owner that keeps talking keeps its blocks at most this many HTTP delays. @default 12 */
@@ -39,6 +42,8 @@ export const DEFAULT_CLAIM_TTL_MS = 30_000
 
 export interface OriginCoordinatorInit {
   selfId: string
+  /** jitter source for take-over delays. @default Math.random */
+  random?: () => number
   pieceCount: number
   blockPieces?: number
   settleMs?: number
@@ -53,6 +58,12 @@ export class OriginCoordinator {
   readonly httpDelayMs: number
   readonly #now: () => number
   readonly #startedAt: number
+  /**
+   * This node waits httpDelayMs × (1 + jitter) before taking over a silent
+   * owner's pieces, so nodes that wait together do not all take them over
+   * at the same moment: the first one claims them and the others see it.
+   */
+  readonly #jitter: number
   #settledAt: number | undefined
   /** last time each peer showed it is alive in this swarm (CLAIM, RELEASE, HAVE) */
   readonly #activity = new Map<string, number>()
@@ -70,6 +81,7 @@ export class OriginCoordinator {
     this.httpDelayMs = init.httpDelayMs ?? DEFAULT_HTTP_DELAY_MS
     this.#now = init.now
     this.#startedAt = init.now()
+    this.#jitter = (init.random ?? Math.random)()
     if (!Number.isInteger(this.blockPieces) || this.blockPieces < 1) throw new RangeError('blockPieces must be ≥ 1')
     if (!(this.settleMs >= 0) || !(this.httpDelayMs >= 0)) throw new RangeError('delays must be ≥ 0')
   }
@@ -89,6 +101,9 @@ export class OriginCoordinator {
     this.#activity.delete(peerId)
     for (const [i, m] of this.#claims) { m.delete(peerId); if (m.size === 0) this.#claims.delete(i) }
   }
+
+  /** How many other downloading nodes share the origin work. */
+  get downloaders (): number { return this.#downloaders.size }
 
   /** A peer showed it is alive and working (a HAVE, a CLAIM, a RELEASE). */
   seen (peerId: string): void { this.#activity.set(peerId, this.#now()) }
@@ -149,11 +164,28 @@ export class OriginCoordinator {
     if (!settled) return false
     const now = this.#now()
     this.#settledAt ??= now
-    const owner = this.owner(i)
-    if (owner === this.selfId) return true
+    if (this.owner(i) === this.selfId) return true
     if (now - this.#settledAt >= OWNER_PATIENCE * this.httpDelayMs) return true
-    const lastSign = Math.max(this.#settledAt, this.#activity.get(owner) ?? this.#settledAt)
-    return now - lastSign >= this.httpDelayMs
+    // succession: walk the block's candidates from the owner down; a silent
+    // candidate passes its turn to the next, and we fetch when the turn
+    // reaches us — so an orphaned block goes to one node, not to every node
+    // that has been waiting for it
+    for (const c of this.#candidates(Math.floor(i / this.blockPieces))) {
+      if (c === this.selfId) return true
+      const last = this.#activity.get(c)
+      // one we know only through peer exchange cannot reach us with its claims yet: wait for it
+      if (last === undefined) return false
+      if (now - Math.max(this.#settledAt, last) < this.httpDelayMs * (1 + this.#jitter)) return false
+    }
+    return true
+  }
+
+  /** Downloaders (and us) in descending rendezvous score for a block. */
+  #candidates (block: number): string[] {
+    return [this.selfId, ...this.#downloaders]
+      .map(p => ({ p, s: score(p, block) }))
+      .sort((a, b) => b.s - a.s || (a.p < b.p ? -1 : 1))
+      .map(x => x.p)
   }
 }
 

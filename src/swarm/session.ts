@@ -20,12 +20,18 @@ export interface SessionStore {
   onDurable: ((indices: number[]) => void) | undefined
 }
 
-/** Settling waits until no peer has joined or been heard of for this long. @default 500 */
-export const QUIET_MS = 500
-/** After settling, one HTTP request at a time for this long. @default 3000 */
-export const WARMUP_MS = 3000
-/** A peer heard of through PEERS counts in ownership this long unless it links. @default 10000 */
-export const HEARD_TTL_MS = 10_000
+/** Settling waits until no peer has joined or been heard of for this long. @default 1000 */
+export const QUIET_MS = 1000
+/**
+ * After settling, and after every change in the set of downloading peers,
+ * one short HTTP request at a time for this long: a view that is still
+ * growing commits the node to little the others might fetch too. @default 2000
+ */
+export const WARMUP_MS = 2000
+/** Pieces per HTTP request during warm-up. @default 4 */
+export const WARMUP_RUN_PIECES = 4
+/** A peer heard of through PEERS counts in ownership this long unless it links. @default 30000 */
+export const HEARD_TTL_MS = 30_000
 /** How often owned blocks are reserved (claimed) and claims renewed. @default 500 */
 export const RESERVE_EVERY_MS = 500
 /** Peers heard of and not yet linked, at most. */
@@ -80,6 +86,8 @@ export class ContentSession implements PeerLinkHost {
   /** peers heard of through PEERS but not linked yet: they take part in ownership for a while */
   readonly #heard = new Map<string, NodeJS.Timeout>()
   #reserveTimer: NodeJS.Timeout | undefined
+  #viewSize = 0
+  #viewChangedAt = 0
 
   constructor (init: SessionInit) {
     this.#init = init
@@ -134,19 +142,36 @@ export class ContentSession implements PeerLinkHost {
     if (!d.httpUsable()) return
     const fresh: number[] = []
     const renew: number[] = []
+    const drop: number[] = []
+    const fetching = d.httpInFlight()
     for (let i = 0; i < have.length; i++) {
       if (have.get(i)) continue
       const mine = this.#myClaims.get(i)
+      const owned = this.coordinator.owner(i) === this.#init.selfId
       if (mine !== undefined) {
-        if (mine - now < this.#claimTtl / 2) renew.push(i)
+        // a claim stands while we own the piece or are fetching it; the swarm view may have moved it to another node
+        if (!owned && !fetching.has(i)) drop.push(i)
+        else if (mine - now < this.#claimTtl / 2) renew.push(i)
         continue
       }
-      if (this.coordinator.owner(i) !== this.#init.selfId || this.coordinator.claimed(i)) continue
+      if (!owned || this.coordinator.claimed(i)) continue
       let held = false
       for (const link of this.links.values()) if (link.has(i)) { held = true; break }
       if (!held) fresh.push(i)
     }
+    if (drop.length > 0) this.#release(drop)
     if (fresh.length + renew.length > 0) this.#claim([...fresh, ...renew])
+    if (process.env.DOSWARM_TRACE_HTTP !== undefined && Math.floor(now / 2000) !== Math.floor((now - RESERVE_EVERY_MS) / 2000)) {
+      let owned = 0; let claimedByOthers = 0; let heldByLinks = 0; let missing = 0
+      for (let i = 0; i < have.length; i++) {
+        if (have.get(i)) continue
+        missing++
+        if (this.coordinator.owner(i) === this.#init.selfId) owned++
+        if (this.coordinator.claimed(i)) claimedByOthers++
+        for (const link of this.links.values()) if (link.has(i)) { heldByLinks++; break }
+      }
+      process.stderr.write(`state ${Math.round(now)} ${this.#init.selfId.slice(-6)} missing=${missing} owned=${owned} mine=${this.#myClaims.size} othersClaim=${claimedByOthers} held=${heldByLinks} links=${this.links.size} dl=${this.coordinator.downloaders} fetching=${fetching.size} tasks?\n`)
+    }
   }
 
   attachDownloader (d: Downloader): void {
@@ -172,8 +197,16 @@ export class ContentSession implements PeerLinkHost {
         for (const link of this.links.values()) if (link.has(i) && (d?.health.mayAsk(link.id, i) ?? true)) return false
         return this.coordinator.mayFetch(i, this.#settled())
       },
-      onHttpFetch: indices => { this.#claim(indices) },
+      onHttpFetch: indices => {
+        if (process.env.DOSWARM_TRACE_HTTP !== undefined) {
+          const t = Math.round(this.coordinator.elapsed())
+          const owners = [...new Set(indices.map(i => this.coordinator.owner(i).slice(-6)))]
+          process.stderr.write(`trace ${t} ${this.#init.selfId.slice(-6)} http ${indices[0]}+${indices.length} owners=${owners.join(',')} links=${this.links.size} heard=${this.#heard.size} dl=${this.coordinator.downloaders} settledAt=${this.#settledAt ?? -1}\n`)
+        }
+        this.#claim(indices)
+      },
       maxHttpConcurrency: () => this.#httpConcurrency(),
+      maxHttpRun: () => this.#warmingUp() ? WARMUP_RUN_PIECES : undefined,
       onHttpRelease: indices => { this.#release(indices) },
       waiting: () => {
         const have = this.store.have
@@ -208,8 +241,16 @@ export class ContentSession implements PeerLinkHost {
    * so a view that is still growing commits it to one run, not four.
    */
   #httpConcurrency (): number | undefined {
-    if (this.#settledAt === undefined) return 1
-    return this.coordinator.elapsed() - this.#settledAt < WARMUP_MS ? 1 : undefined
+    return this.#warmingUp() ? 1 : undefined
+  }
+
+  /** Warm-up lasts WARMUP_MS after settling and after every change in the set of downloading peers. */
+  #warmingUp (): boolean {
+    if (this.#settledAt === undefined) return true
+    const n = this.coordinator.downloaders
+    const t = this.coordinator.elapsed()
+    if (n !== this.#viewSize) { this.#viewSize = n; this.#viewChangedAt = t }
+    return t - Math.max(this.#settledAt, this.#viewChangedAt) < WARMUP_MS
   }
 
   /** A link finished its HELLO exchange; returns false if it must be refused. */
@@ -222,6 +263,7 @@ export class ContentSession implements PeerLinkHost {
       existing.close()
     }
     this.links.set(link.peerId, link)
+    this.coordinator.seen(link.peerId)
     this.#answered = true
     if (!this.#heard.has(link.peerId)) this.#lastJoin = this.coordinator.elapsed()
     clearTimeout(this.#heard.get(link.peerId))
@@ -238,6 +280,12 @@ export class ContentSession implements PeerLinkHost {
       if (l !== link && l.listenAddrs.length > 0) others.push({ peerId: l.peerId, addrs: l.listenAddrs.slice(0, 16) })
     }
     if (others.length > 0) void link.send({ type: 'PEERS', peers: others.slice(0, 64) })
+    // and tell the others about the newcomer, so every node's view of the swarm grows at once
+    // (the origin rule needs everyone to agree who is downloading)
+    if (link.listenAddrs.length > 0) {
+      const news: PeerRecord[] = [{ peerId: link.peerId, addrs: link.listenAddrs.slice(0, 16) }]
+      for (const l of this.links.values()) if (l !== link) void l.send({ type: 'PEERS', peers: news })
+    }
     return true
   }
 
@@ -257,15 +305,17 @@ export class ContentSession implements PeerLinkHost {
   }
 
   onClaim (link: PeerLink, indices: readonly number[], ttlMs: number): void {
-    this.coordinator.claim(link.peerId, indices, Math.min(ttlMs, this.#claimTtl))
-    // both of us are fetching some of these from HTTP: the smaller id keeps them
-    if (link.peerId < this.#init.selfId) {
-      const clash = indices.filter(i => this.#myClaims.has(i))
-      if (clash.length > 0) {
-        for (const i of clash) this.#myClaims.delete(i)
-        this.#downloader?.abortHttp(clash)
-      }
+    // both of us claim some of these: the smaller peer id keeps them (PROTOCOL.md, CLAIM)
+    const clash = indices.filter(i => this.#myClaims.has(i))
+    if (clash.length > 0 && link.peerId < this.#init.selfId) {
+      for (const i of clash) this.#myClaims.delete(i)
+      this.#downloader?.abortHttp(clash)
+      // tell everyone, so nobody waits for a claim we gave up
+      this.#release(clash)
     }
+    // we keep our claim on clashing pieces when our id is smaller: the claimer will drop its claim
+    const kept = link.peerId > this.#init.selfId ? indices.filter(i => !this.#myClaims.has(i)) : indices
+    this.coordinator.claim(link.peerId, kept, Math.min(ttlMs, this.#claimTtl))
   }
 
   onRelease (link: PeerLink, indices: readonly number[]): void {

@@ -76,7 +76,7 @@ test('origin coordination: owners split blocks, claims hold others back, delays 
   const { OriginCoordinator } = await import('../../src/swarm/origin-coord.js')
   let now = 0
   const ids = ['peerA', 'peerB', 'peerC', 'peerD']
-  const coords = ids.map(selfId => new OriginCoordinator({ selfId, pieceCount: 1600, blockPieces: 16, settleMs: 1000, httpDelayMs: 5000, now: () => now }))
+  const coords = ids.map(selfId => new OriginCoordinator({ selfId, pieceCount: 1600, blockPieces: 16, settleMs: 1000, httpDelayMs: 5000, now: () => now, random: () => 0 }))
   for (const c of coords) for (const p of ids) if (p !== c.selfId) c.setDownloader(p, true)
   // every block has exactly one owner and all nodes agree on it
   const counts = new Map<string, number>()
@@ -106,15 +106,19 @@ test('origin coordination: owners split blocks, claims hold others back, delays 
   assert.equal(a.mayFetch(theirs[0], true), false)
   now = 31_001
   assert.equal(a.mayFetch(mine[0], true), true)
-  // an owner silent for httpDelayMs loses its blocks to whoever needs them
+  // an owner we never heard from directly keeps its blocks (its claims cannot reach us yet)…
   const owner = a.owner(theirs[0])
+  assert.equal(a.mayFetch(theirs[0], true), false)
+  // …a linked owner silent for httpDelayMs loses them to whoever needs them
+  a.seen(owner)
+  now = 36_001
   assert.equal(a.mayFetch(theirs[0], true), true)
   // an owner that keeps showing signs of life keeps them…
   a.seen(owner)
-  now = 35_000
+  now = 40_000
   assert.equal(a.mayFetch(theirs[0], true), false)
   // …until it falls silent again, or OWNER_PATIENCE delays have passed since settling
-  now = 36_001
+  now = 41_001
   assert.equal(a.mayFetch(theirs[0], true), true)
   a.seen(owner)
   now = 1000 + 12 * 5000
@@ -151,4 +155,24 @@ test('uploads: bounded concurrency and round-robin between peers', async () => {
   // after the first two, the waiting peers are served before the greedy one's third job
   assert.deepEqual(order.slice(2, 5).sort(), ['g2', 'o0', 'p0'])
   assert.equal(order.length, 8)
+})
+
+test('succession: a silent owner\'s block passes to exactly one successor, not to every waiting node', async () => {
+  const { OriginCoordinator } = await import('../../src/swarm/origin-coord.js')
+  let now = 0
+  const ids = ['nodeA', 'nodeB', 'nodeC', 'nodeD', 'nodeE']
+  for (let block = 0; block < 100; block++) {
+    now = 0
+    const coords = ids.map(selfId => new OriginCoordinator({ selfId, pieceCount: 800, blockPieces: 8, settleMs: 0, httpDelayMs: 5000, now: () => now, random: () => 0 }))
+    for (const c of coords) for (const p of ids) if (p !== c.selfId) { c.setDownloader(p, true); c.seen(p) }
+    const i = block * 8
+    const owner = coords[0].owner(i)
+    // while everyone talks, only the owner fetches
+    assert.deepEqual(coords.filter(c => c.mayFetch(i, true)).map(c => c.selfId), [owner])
+    // the owner falls silent: after the delay exactly one other node takes over
+    now = 5001
+    for (const c of coords) for (const p of ids) if (p !== c.selfId && p !== owner) c.seen(p)
+    const takers = coords.filter(c => c.selfId !== owner && c.mayFetch(i, true)).map(c => c.selfId)
+    assert.equal(takers.length, 1, `block ${block}: ${takers.join(',')}`)
+  }
 })
