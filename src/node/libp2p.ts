@@ -28,6 +28,8 @@ export { GROUP_SECRET_BYTES, generateGroupSecret, groupSecretKeyFile, parseGroup
 /** The default TCP port, as Windows Delivery Optimization uses. */
 export const DEFAULT_PORT = 7680
 export const DEFAULT_LISTEN: readonly string[] = Object.freeze([`/ip4/0.0.0.0/tcp/${DEFAULT_PORT}`, `/ip6/::/tcp/${DEFAULT_PORT}`])
+/** Shortest ping timeout before libp2p's connection monitor gives up on a peer. @default 20000 */
+export const PING_TIMEOUT_FLOOR_MS = 20_000
 /** mDNS service name: only doswarm nodes answer, not every libp2p app on the LAN. */
 export const MDNS_SERVICE_TAG = '_doswarm._udp.local'
 
@@ -199,6 +201,10 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
         maxEarlyStreams: limits.maxEarlyStreams,
         streamOptions
       })],
+      // libp2p pings every peer and drops connections whose ping exceeds an
+      // adaptive timeout; a busy node (hashing, a crowd on one machine) answers
+      // late but is not dead, so give pings a generous floor
+      connectionMonitor: { pingTimeout: { minTimeout: PING_TIMEOUT_FLOOR_MS, maxTimeout: 4 * PING_TIMEOUT_FLOOR_MS } },
       connectionManager: {
         maxConnections: limits.maxConnections,
         inboundConnectionThreshold: limits.inboundConnectionThreshold,

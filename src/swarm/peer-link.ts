@@ -5,6 +5,7 @@
  * frame is validated against the content before it is acted on; a violation
  * ends the link and is reported so the swarm can ban the peer.
  */
+import { setMaxListeners } from 'node:events'
 import { AbortedError, DoswarmError, ProtocolError } from '../errors.js'
 import type { Manifest } from '../manifest/types.js'
 import {
@@ -82,7 +83,12 @@ export class PeerLink implements PieceSource {
   readonly #frames: AsyncIterator<Frame>
   readonly #pending = new Map<number, Pending>()
   readonly #serving = new Map<number, UploadJob>()
-  readonly #closed = new AbortController()
+  readonly #closed = (() => {
+    const ac = new AbortController()
+    // every write in flight listens to it: a busy link has many at once
+    setMaxListeners(MAX_PIPELINE + MAX_OUTSTANDING_REQUESTS + 16, ac.signal)
+    return ac
+  })()
   #nextRequestId = 1
   #pipeline = INITIAL_PIPELINE
   #haves = 0
