@@ -161,17 +161,6 @@ export class ContentSession implements PeerLinkHost {
     }
     if (drop.length > 0) this.#release(drop)
     if (fresh.length + renew.length > 0) this.#claim([...fresh, ...renew])
-    if (process.env.DOSWARM_TRACE_HTTP !== undefined && Math.floor(now / 2000) !== Math.floor((now - RESERVE_EVERY_MS) / 2000)) {
-      let owned = 0; let claimedByOthers = 0; let heldByLinks = 0; let missing = 0
-      for (let i = 0; i < have.length; i++) {
-        if (have.get(i)) continue
-        missing++
-        if (this.coordinator.owner(i) === this.#init.selfId) owned++
-        if (this.coordinator.claimed(i)) claimedByOthers++
-        for (const link of this.links.values()) if (link.has(i)) { heldByLinks++; break }
-      }
-      process.stderr.write(`state ${Math.round(now)} ${this.#init.selfId.slice(-6)} missing=${missing} owned=${owned} mine=${this.#myClaims.size} othersClaim=${claimedByOthers} held=${heldByLinks} links=${this.links.size} dl=${this.coordinator.downloaders} fetching=${fetching.size} tasks?\n`)
-    }
   }
 
   attachDownloader (d: Downloader): void {
@@ -198,11 +187,6 @@ export class ContentSession implements PeerLinkHost {
         return this.coordinator.mayFetch(i, this.#settled())
       },
       onHttpFetch: indices => {
-        if (process.env.DOSWARM_TRACE_HTTP !== undefined) {
-          const t = Math.round(this.coordinator.elapsed())
-          const owners = [...new Set(indices.map(i => this.coordinator.owner(i).slice(-6)))]
-          process.stderr.write(`trace ${t} ${this.#init.selfId.slice(-6)} http ${indices[0]}+${indices.length} owners=${owners.join(',')} links=${this.links.size} heard=${this.#heard.size} dl=${this.coordinator.downloaders} settledAt=${this.#settledAt ?? -1}\n`)
-        }
         this.#claim(indices)
       },
       maxHttpConcurrency: () => this.#httpConcurrency(),
