@@ -14,12 +14,12 @@
  *     (rendezvous hashing over node ids, blocks of `blockPieces` consecutive
  *     pieces so that owned pieces still coalesce into long Range requests) —
  *     or every node ranked above us for that block (in rendezvous order) has
- *     been silent (no CLAIM, RELEASE or HAVE) for `httpDelayMs` — so an
- *     orphaned block passes to one successor, not to everyone — or
- *     `OWNER_PATIENCE` times that delay has passed since the node settled.
- *     A node we only heard of keeps its turn for the full patience (its
- *     claims cannot reach us yet); one that went quiet does not hold the
- *     download hostage.
+ *     either been silent (no CLAIM, RELEASE or HAVE) for `httpDelayMs`, or
+ *     claimed nothing for `OWNER_PATIENCE` times that (it does no origin
+ *     work) — so an orphaned block passes to one successor, not to everyone.
+ *     A live owner keeps its blocks however slow it is; a node we only heard
+ *     of keeps its turn until it links or is forgotten (its claims cannot
+ *     reach us yet).
  * Two nodes that claimed the same piece before they knew of each other
  * resolve it when the claims meet: the node with the smaller id keeps it.
  * Nodes that start together therefore split the file at the origin by blocks
@@ -35,7 +35,7 @@ export const DEFAULT_SETTLE_MS = 1000
 export const DEFAULT_MAX_SETTLE_MS = 10_000
 /** Extra wait before fetching a piece another node owns but has not claimed. @default 5000 */
 export const DEFAULT_HTTP_DELAY_MS = 5000
-/** An owner that keeps talking keeps its blocks at most this many HTTP delays. @default 12 */
+/** A candidate that claims nothing for this many HTTP delays passes its turn, however alive. @default 12 */
 export const OWNER_PATIENCE = 12
 /** Lifetime of a claim we announce and of claims we accept. @default 30000 */
 export const DEFAULT_CLAIM_TTL_MS = 30_000
@@ -67,6 +67,8 @@ export class OriginCoordinator {
   #settledAt: number | undefined
   /** last time each peer showed it is alive in this swarm (CLAIM, RELEASE, HAVE) */
   readonly #activity = new Map<string, number>()
+  /** last time each peer claimed anything (it does origin work) */
+  readonly #lastClaim = new Map<string, number>()
   /** piece → (peer → expiry) */
   readonly #claims = new Map<number, Map<string, number>>()
   /** downloading peers we know of (they take part in ownership) */
@@ -99,6 +101,7 @@ export class OriginCoordinator {
   peerGone (peerId: string): void {
     this.setDownloader(peerId, false)
     this.#activity.delete(peerId)
+    this.#lastClaim.delete(peerId)
     for (const [i, m] of this.#claims) { m.delete(peerId); if (m.size === 0) this.#claims.delete(i) }
   }
 
@@ -110,6 +113,7 @@ export class OriginCoordinator {
 
   claim (peerId: string, indices: readonly number[], ttlMs: number): void {
     this.seen(peerId)
+    this.#lastClaim.set(peerId, this.#now())
     const until = this.#now() + ttlMs
     for (const i of indices) {
       let m = this.#claims.get(i)
@@ -165,17 +169,20 @@ export class OriginCoordinator {
     const now = this.#now()
     this.#settledAt ??= now
     if (this.owner(i) === this.selfId) return true
-    if (now - this.#settledAt >= OWNER_PATIENCE * this.httpDelayMs) return true
-    // succession: walk the block's candidates from the owner down; a silent
-    // candidate passes its turn to the next, and we fetch when the turn
-    // reaches us — so an orphaned block goes to one node, not to every node
-    // that has been waiting for it
+    // succession: walk the block's candidates from the owner down; a candidate
+    // that went silent, or that has claimed nothing for OWNER_PATIENCE delays
+    // (it does no origin work), passes its turn to the next; we fetch when the
+    // turn reaches us — so an orphaned block goes to one node, not to every
+    // node that has been waiting for it
+    const delay = this.httpDelayMs * (1 + this.#jitter)
     for (const c of this.#candidates(Math.floor(i / this.blockPieces))) {
       if (c === this.selfId) return true
       const last = this.#activity.get(c)
       // one we know only through peer exchange cannot reach us with its claims yet: wait for it
       if (last === undefined) return false
-      if (now - Math.max(this.#settledAt, last) < this.httpDelayMs * (1 + this.#jitter)) return false
+      const silent = now - Math.max(this.#settledAt, last) >= delay
+      const idle = now - Math.max(this.#settledAt, this.#lastClaim.get(c) ?? this.#settledAt) >= OWNER_PATIENCE * delay
+      if (!silent && !idle) return false
     }
     return true
   }

@@ -117,12 +117,15 @@ test('origin coordination: owners split blocks, claims hold others back, delays 
   a.seen(owner)
   now = 40_000
   assert.equal(a.mayFetch(theirs[0], true), false)
-  // …until it falls silent again, or OWNER_PATIENCE delays have passed since settling
+  // …until it falls silent again, or has claimed nothing for OWNER_PATIENCE delays
   now = 41_001
   assert.equal(a.mayFetch(theirs[0], true), true)
+  a.claim(owner, [theirs[1]], 30_000)
+  now = 41_002
+  assert.equal(a.mayFetch(theirs[0], true), false, 'alive and doing origin work')
+  now = 41_001 + 12 * 5000
   a.seen(owner)
-  now = 1000 + 12 * 5000
-  assert.equal(a.mayFetch(theirs[0], true), true)
+  assert.equal(a.mayFetch(theirs[0], true), true, 'alive but idle at the origin for OWNER_PATIENCE delays')
   // a departed peer's blocks move to the remaining nodes
   now = 2000
   const b = new OriginCoordinator({ selfId: 'peerA', pieceCount: 1600, now: () => now, settleMs: 0 })
