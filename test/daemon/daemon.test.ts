@@ -156,3 +156,18 @@ test('eviction removes old or excess content but never pinned or in-use content'
     await fx.close()
   }
 })
+
+test('the control API can listen on a Unix socket instead of TCP', { timeout: 30_000 }, async () => {
+  const fx = await swarmFixture({ size: 100_000 })
+  const socket = join(fx.dir, 'api.sock')
+  const { daemon } = await startTestDaemon(fx.dir, { mode: 'http-only', api: { socket } })
+  try {
+    assert.equal(daemon.url, `unix:${socket}`)
+    const client = new DaemonClient({ url: daemon.url, token: daemon.token })
+    assert.equal((await client.stats()).mode, 'http-only')
+    await assert.rejects(new DaemonClient({ url: daemon.url, token: 'nope' }).jobs(), { code: 'UNAUTHORIZED' })
+  } finally {
+    await daemon.stop()
+    await fx.close()
+  }
+})
