@@ -32,9 +32,9 @@ export const ENDGAME_MAX_MISSING = 8
  * Bytes of verified pieces that may wait for their group commit at once,
  * over the whole download. A source's slot frees as soon as its piece is
  * handed to the store, so commits no longer stall the sources; this bounds
- * the memory they may hold meanwhile. @default 32 MiB
+ * the memory they may hold meanwhile. @default 16 MiB
  */
-export const DEFAULT_MAX_PENDING_BYTES = 32 * 1024 * 1024
+export const DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024
 
 /** What the scheduler needs of the store (see src/store). */
 export interface StoreLike {
