@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Libp2p } from '@libp2p/interface'
+import { echo, echoServer } from '../helpers/echo.js'
 import {
   createP2PNode, dialStaticPeers, dialDiscoveredPeers, peerIdString, parseStaticPeer, loadOrCreatePeerKey,
   DEFAULT_LIMITS, PEER_KEY_FILE, type P2PNode, type P2PNodeInit
@@ -197,28 +198,9 @@ describe('p2p streams and gating', () => {
   it('echoes data over a v3 stream (send/drain, for-await read, half-close)', { timeout: 10_000 }, async () => {
     const a = await node()
     const b = await node()
-    const proto = '/doswarm-test/echo/1.0.0'
-    await a.handle(proto, async (stream) => {
-      for await (const chunk of stream) {
-        const bytes = chunk instanceof Uint8Array ? chunk : chunk.subarray()
-        if (!stream.send(bytes)) await new Promise(resolve => stream.addEventListener('drain', resolve, { once: true }))
-      }
-      await stream.close()
-    }, { maxInboundStreams: 4 })
-    const stream = await b.dialProtocol(a.getMultiaddrs(), proto, { signal: AbortSignal.timeout(5000) })
+    await echoServer(a)
     const payload = randomBytes(1024 * 1024)
-    const received: Buffer[] = []
-    const reading = (async () => {
-      for await (const chunk of stream) received.push(Buffer.from(chunk instanceof Uint8Array ? chunk : chunk.subarray()))
-    })()
-    for (let off = 0; off < payload.length; off += 64 * 1024) {
-      if (!stream.send(payload.subarray(off, off + 64 * 1024))) {
-        await new Promise(resolve => stream.addEventListener('drain', resolve, { once: true }))
-      }
-    }
-    await stream.close()
-    await reading
-    assert.ok(Buffer.concat(received).equals(payload), 'echo matches')
+    assert.ok((await echo(b, a, payload)).equals(payload), 'echo matches')
   })
 
   it('denyPeer keeps a banned peer out in both directions', { timeout: 10_000 }, async () => {

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Libp2p } from '@libp2p/interface'
 import { generateKey } from '@libp2p/pnet'
+import { echo, echoServer } from '../helpers/echo.js'
 import {
   createP2PNode, generateGroupSecret, groupSecretKeyFile, parseGroupSecret, DEFAULT_LIMITS, GROUP_SECRET_BYTES,
   type P2PNode, type P2PNodeInit
@@ -20,7 +21,6 @@ import {
 const LOOPBACK = '/ip4/127.0.0.1/tcp/0'
 /** A failing handshake may only end by timeout: keep those short in tests. */
 const FAST_FAIL = { addressDialTimeout: 1500, inboundUpgradeTimeout: 1500, dialTimeout: 3000 }
-const ECHO = '/doswarm-test/echo/1.0.0'
 const dirs: string[] = []
 const nodes: Array<Libp2p<any>> = []
 
@@ -40,32 +40,6 @@ after(async () => {
   await stopAll()
   await Promise.all(dirs.map(async d => { await rm(d, { recursive: true, force: true }) }))
 })
-
-async function echoServer (n: P2PNode): Promise<void> {
-  await n.handle(ECHO, async (stream) => {
-    for await (const chunk of stream) {
-      const bytes = chunk instanceof Uint8Array ? chunk : chunk.subarray()
-      if (!stream.send(bytes)) await new Promise(resolve => stream.addEventListener('drain', resolve, { once: true }))
-    }
-    await stream.close()
-  }, { maxInboundStreams: 4 })
-}
-
-async function echo (from: P2PNode, to: P2PNode, payload: Uint8Array): Promise<Buffer> {
-  const stream = await from.dialProtocol(to.getMultiaddrs(), ECHO, { signal: AbortSignal.timeout(5000) })
-  const received: Buffer[] = []
-  const reading = (async () => {
-    for await (const chunk of stream) received.push(Buffer.from(chunk instanceof Uint8Array ? chunk : chunk.subarray()))
-  })()
-  for (let off = 0; off < payload.length; off += 64 * 1024) {
-    if (!stream.send(payload.subarray(off, off + 64 * 1024))) {
-      await new Promise(resolve => stream.addEventListener('drain', resolve, { once: true }))
-    }
-  }
-  await stream.close()
-  await reading
-  return Buffer.concat(received)
-}
 
 async function waitFor (cond: () => boolean, ms: number, what: string): Promise<void> {
   const deadline = performance.now() + ms
