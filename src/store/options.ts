@@ -7,6 +7,7 @@ import { ManifestMalformedError, UsageError } from '../errors.js'
 import { pieceCount, type Manifest } from '../manifest/types.js'
 import { DEFAULT_CHECKPOINT_INTERVAL_MS, DEFAULT_CHECKPOINT_PIECES, MAX_PIECE_SIZE } from './constants.js'
 import { nodeStoreFs, type StoreFs } from './fs.js'
+import { sharedHashPool, type HashPool } from './hash-pool.js'
 
 /** Options of {@link PieceStore.open}. */
 export interface PieceStoreInit {
@@ -32,6 +33,11 @@ export interface PieceStoreInit {
    * @default node:fs/promises ({@link nodeStoreFs})
    */
   fs?: StoreFs
+  /**
+   * Where piece hashes are computed (worker threads, off the event loop).
+   * @default the process-wide pool ({@link sharedHashPool})
+   */
+  hashPool?: HashPool
   /** Cancels open() — re-verifying a large cache entry reads the whole file. */
   signal?: AbortSignal
 }
@@ -43,6 +49,7 @@ export interface StoreConfig {
   checkpointIntervalMs: number
   checkpointPieces: number
   fs: StoreFs
+  hashPool: HashPool
   signal?: AbortSignal
 }
 
@@ -78,5 +85,5 @@ export function storeConfig (init: PieceStoreInit): StoreConfig {
     throw new UsageError(`checkpointPieces must be an integer >= 1, got ${checkpointPieces}`)
   }
   checkManifestGeometry(init.manifest)
-  return { cacheDir: init.cacheDir, manifest: init.manifest, checkpointIntervalMs, checkpointPieces, fs: init.fs ?? nodeStoreFs, signal: init.signal }
+  return { cacheDir: init.cacheDir, manifest: init.manifest, checkpointIntervalMs, checkpointPieces, fs: init.fs ?? nodeStoreFs, hashPool: init.hashPool ?? sharedHashPool(), signal: init.signal }
 }

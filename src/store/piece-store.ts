@@ -17,6 +17,7 @@ import { waitFor } from './abort.js'
 import { deliverVerifiedCopy } from './finalize.js'
 import { readFully, writeFully, type StoreFileHandle, type StoreFs } from './fs.js'
 import { GroupCommit } from './group-commit.js'
+import { HashPoolError, type Hashed, type HashPool } from './hash-pool.js'
 import { storePaths, type StorePaths } from './layout.js'
 import { storeConfig, type PieceStoreInit } from './options.js'
 import { resume, type ResumedStore, type ResumeReport } from './resume.js'
@@ -42,6 +43,16 @@ interface PendingPiece {
   readonly done: Promise<void>
   readonly resolve: () => void
   readonly reject: (err: DoswarmError) => void
+}
+
+/** A put after its hash: decided, or waiting for the commit of its piece. */
+type Verified = { result: PutResult } | { commit: PendingPiece, duplicate: boolean }
+
+async function settled (verified: Promise<Verified>): Promise<PutResult> {
+  const v = await verified
+  if ('result' in v) return v.result
+  await v.commit.done
+  return { ok: true, duplicate: v.duplicate }
 }
 
 function pendingPiece (index: number): PendingPiece {
@@ -72,14 +83,18 @@ export class PieceStore {
   readonly #data: StoreFileHandle
   readonly #pending = new Map<number, PendingPiece>()
   readonly #writes = new Set<Promise<void>>()
+  /** puts between their copy and their write (being hashed) */
+  readonly #hashing = new Set<Promise<Verified>>()
   readonly #commits: GroupCommit<PendingPiece>
+  readonly #hasher: HashPool
   #stateLock: Promise<void> = Promise.resolve()
   #finalized: boolean
   #closing = false
   #closed: Promise<void> | undefined
 
-  private constructor (manifest: Manifest, fs: StoreFs, paths: StorePaths, opened: ResumedStore, intervalMs: number, maxPending: number) {
+  private constructor (manifest: Manifest, fs: StoreFs, paths: StorePaths, opened: ResumedStore, intervalMs: number, maxPending: number, hasher: HashPool) {
     this.manifest = manifest
+    this.#hasher = hasher
     this.#fs = fs
     this.#paths = paths
     this.#data = opened.data
@@ -105,7 +120,7 @@ export class PieceStore {
     } catch (err) {
       throw toStoreError(err, `open store ${paths.dir}`)
     }
-    return new PieceStore(cfg.manifest, cfg.fs, paths, opened, cfg.checkpointIntervalMs, cfg.checkpointPieces)
+    return new PieceStore(cfg.manifest, cfg.fs, paths, opened, cfg.checkpointIntervalMs, cfg.checkpointPieces, cfg.hashPool)
   }
 
   /** Every piece is durable. */
@@ -128,21 +143,31 @@ export class PieceStore {
     const m = this.manifest
     if (!Number.isSafeInteger(index) || index < 0 || index >= this.have.length) return { ok: false, reason: 'length' }
     if (bytes.length !== pieceLength(m, index)) return { ok: false, reason: 'length' }
-    // Own a copy: the caller may reuse its buffer (a network read buffer) while
-    // our write is queued, and the bytes we hash must be the bytes we write.
-    const copy = new Uint8Array(bytes)
-    if (!equalBytes(sha256(copy), m.pieceHashes[index])) return { ok: false, reason: 'hash' }
-    if (this.have.get(index)) return { ok: true, duplicate: true }
+    // Own a copy, taken now: the caller may reuse its buffer (a network read
+    // buffer) as soon as put() returns, and the bytes we hash must be the
+    // bytes we write. The copy is moved (not shared) to a hash worker and
+    // back, so nothing can change it between its hash and its write.
+    const verified = this.#verify(index, this.#hasher.copy(bytes))
+    this.#hashing.add(verified)
+    void verified.finally(() => this.#hashing.delete(verified))
+    return await waitFor(settled(verified), signal)
+  }
+
+  /**
+   * Hash the private copy; a matching piece then joins the pending map and
+   * its write starts. Settles once that is done — not at the commit — so
+   * flush() and close() can wait for it.
+   */
+  async #verify (index: number, copy: Uint8Array): Promise<Verified> {
+    const { bytes, digest } = await this.#hasher.sha256(copy)
+    if (!equalBytes(digest, this.manifest.pieceHashes[index])) return { result: { ok: false, reason: 'hash' } }
+    if (this.have.get(index)) return { result: { ok: true, duplicate: true } }
     const pending = this.#pending.get(index)
-    if (pending !== undefined) {
-      await waitFor(pending.done, signal)
-      return { ok: true, duplicate: true }
-    }
+    if (pending !== undefined) return { commit: pending, duplicate: true }
     const entry = pendingPiece(index)
     this.#pending.set(index, entry)
-    this.#write(entry, copy)
-    await waitFor(entry.done, signal)
-    return { ok: true, duplicate: false }
+    this.#write(entry, bytes)
+    return { commit: entry, duplicate: false }
   }
 
   /**
@@ -163,11 +188,26 @@ export class PieceStore {
     } catch (err) {
       throw toStoreError(err, `read piece ${index}`)
     }
-    if (n !== length || !equalBytes(sha256(buf), this.manifest.pieceHashes[index])) {
-      this.have.set(index, false)
-      throw new StoreIoError(`piece ${index} no longer matches its hash on disk; dropped from the store`)
+    if (n !== length) return this.#readFailed(index)
+    let hashed: Hashed
+    try {
+      hashed = await this.#hasher.sha256(buf)
+    } catch (err) {
+      if (!(err instanceof HashPoolError)) throw err
+      return await this.read(index) // the worker took the buffer with it: read again, hashed inline now
     }
-    return buf
+    if (!equalBytes(hashed.digest, this.manifest.pieceHashes[index])) return this.#readFailed(index)
+    return hashed.bytes
+  }
+
+  #readFailed (index: number): never {
+    this.have.set(index, false)
+    throw new StoreIoError(`piece ${index} no longer matches its hash on disk; dropped from the store`)
+  }
+
+  /** SHA-256 of a private copy, off the event loop when large (the worker reads the shared copy; no one else holds it). */
+  async #hash (copy: Uint8Array): Promise<Hashed> {
+    return await this.#hasher.sha256(copy)
   }
 
   /**
@@ -175,6 +215,7 @@ export class PieceStore {
    * @throws the first error among those pieces (they were rejected to their callers too)
    */
   async flush (): Promise<void> {
+    await Promise.allSettled(this.#hashing)
     const entries = [...this.#pending.values()]
     if (entries.length === 0) return
     const results = await this.#commits.urgently(async () => await Promise.allSettled(entries.map(async e => { await e.done })))
@@ -220,6 +261,7 @@ export class PieceStore {
 
   async #close (): Promise<void> {
     this.#closing = true
+    await Promise.allSettled(this.#hashing)
     let error: unknown
     try { await this.flush() } catch (err) { error = err }
     this.#commits.stop()

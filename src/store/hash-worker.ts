@@ -1,0 +1,26 @@
+/**
+ * Worker side of {@link HashPool}: SHA-256 of a shared or moved buffer; a
+ * moved one is handed back (moved again) with the digest. Nothing else runs here.
+ */
+import { createHash } from 'node:crypto'
+import { parentPort } from 'node:worker_threads'
+import type { HashReply, HashRequest } from './hash-pool.js'
+
+const port = parentPort
+if (port === null) throw new Error('hash-worker.js must run as a worker thread')
+port.on('message', (req: HashRequest) => {
+  let reply: HashReply
+  try {
+    const view = new Uint8Array(req.buffer, req.offset, req.length)
+    const digest = new Uint8Array(createHash('sha256').update(view).digest())
+    reply = { id: req.id, digest }
+  } catch (err) {
+    reply = { id: req.id, error: String(err) }
+  }
+  if (req.buffer instanceof ArrayBuffer) {
+    reply.buffer = req.buffer
+    port.postMessage(reply, [req.buffer])
+  } else {
+    port.postMessage(reply)
+  }
+})
