@@ -1,6 +1,6 @@
 /**
- * Worker side of {@link HashPool}: SHA-256 of a shared or moved buffer; a
- * moved one is handed back (moved again) with the digest. Nothing else runs here.
+ * Worker side of {@link HashPool}: SHA-256 of a moved buffer, handed back
+ * (moved again) with its digest. Nothing else runs here.
  */
 import { createHash } from 'node:crypto'
 import { parentPort } from 'node:worker_threads'
@@ -11,16 +11,11 @@ if (port === null) throw new Error('hash-worker.js must run as a worker thread')
 port.on('message', (req: HashRequest) => {
   let reply: HashReply
   try {
-    const view = new Uint8Array(req.buffer, req.offset, req.length)
+    const view = new Uint8Array(req.buffer, 0, req.length)
     const digest = new Uint8Array(createHash('sha256').update(view).digest())
-    reply = { id: req.id, digest }
+    reply = { id: req.id, buffer: req.buffer, digest }
   } catch (err) {
-    reply = { id: req.id, error: String(err) }
+    reply = { id: req.id, buffer: req.buffer, error: String(err) }
   }
-  if (req.buffer instanceof ArrayBuffer) {
-    reply.buffer = req.buffer
-    port.postMessage(reply, [req.buffer])
-  } else {
-    port.postMessage(reply)
-  }
+  port.postMessage(reply, [req.buffer])
 })

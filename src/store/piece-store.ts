@@ -145,11 +145,11 @@ export class PieceStore {
     if (bytes.length !== pieceLength(m, index)) return { ok: false, reason: 'length' }
     // Own a copy, taken now: the caller may reuse its buffer (a network read
     // buffer) as soon as put() returns, and the bytes we hash must be the
-    // bytes we write. The copy is moved (not shared) to a hash worker and
-    // back, so nothing can change it between its hash and its write.
-    const verified = this.#verify(index, this.#hasher.copy(bytes))
+    // bytes we write. The copy is moved to a hash worker and back, so nothing
+    // can change it between its hash and its write.
+    const verified = this.#verify(index, new Uint8Array(bytes))
     this.#hashing.add(verified)
-    void verified.finally(() => this.#hashing.delete(verified))
+    verified.finally(() => this.#hashing.delete(verified)).catch(() => {}) // the caller sees the failure through settled()
     return await waitFor(settled(verified), signal)
   }
 
@@ -159,7 +159,14 @@ export class PieceStore {
    * flush() and close() can wait for it.
    */
   async #verify (index: number, copy: Uint8Array): Promise<Verified> {
-    const { bytes, digest } = await this.#hasher.sha256(copy)
+    let hashed: Hashed
+    try {
+      hashed = await this.#hasher.sha256(copy)
+    } catch (err) {
+      if (err instanceof HashPoolError) throw new StoreIoError(`piece ${index} not taken: ${err.message}`)
+      throw err
+    }
+    const { bytes, digest } = hashed
     if (!equalBytes(digest, this.manifest.pieceHashes[index])) return { result: { ok: false, reason: 'hash' } }
     if (this.have.get(index)) return { result: { ok: true, duplicate: true } }
     const pending = this.#pending.get(index)
@@ -203,11 +210,6 @@ export class PieceStore {
   #readFailed (index: number): never {
     this.have.set(index, false)
     throw new StoreIoError(`piece ${index} no longer matches its hash on disk; dropped from the store`)
-  }
-
-  /** SHA-256 of a private copy, off the event loop when large (the worker reads the shared copy; no one else holds it). */
-  async #hash (copy: Uint8Array): Promise<Hashed> {
-    return await this.#hasher.sha256(copy)
   }
 
   /**

@@ -10,16 +10,10 @@ import { content, makeManifest, piece, tempDir } from './fixture.js'
 
 const digestOf = (b: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(b).digest())
 
-test('hash pool: shared copies are hashed in place, owned buffers move there and back', async (t) => {
+test('hash pool: owned buffers move to a worker and back with their digest', async (t) => {
   const pool = new HashPool({ workers: 2, inlineBelow: 1024 })
   t.after(async () => { await pool.close() })
   const data = randomBytes(300_000)
-  const shared = pool.copy(data)
-  assert.ok(shared.buffer instanceof SharedArrayBuffer)
-  const a = await pool.sha256(shared)
-  assert.equal(a.bytes, shared, 'a shared buffer comes back as is')
-  assert.deepEqual(a.digest, digestOf(data))
-
   const owned = new Uint8Array(data)
   const b = await pool.sha256(owned)
   assert.equal(owned.byteLength, 0, 'the caller\'s view was detached while the worker had it')
@@ -27,16 +21,20 @@ test('hash pool: shared copies are hashed in place, owned buffers move there and
   assert.deepEqual(b.digest, digestOf(data))
 
   // many at once, spread over both workers, each answer matched to its buffer
-  const many = Array.from({ length: 24 }, (_, i) => randomBytes(2048 + i))
-  const got = await Promise.all(many.map(async m => await pool.sha256(pool.copy(m))))
-  got.forEach((h, i) => { assert.deepEqual(h.digest, digestOf(many[i])) })
+  const many = Array.from({ length: 24 }, (_, i) => new Uint8Array(randomBytes(2048 + i)))
+  const expected = many.map(digestOf)
+  const got = await Promise.all(many.map(async m => await pool.sha256(m)))
+  got.forEach((h, i) => { assert.deepEqual(h.digest, expected[i]); assert.deepEqual(digestOf(h.bytes), expected[i]) })
 
-  // a view into a larger buffer is neither shared nor movable: hashed inline, untouched
+  // a view into a larger buffer cannot move: hashed inline, untouched
   const big = randomBytes(8192)
   const view = big.subarray(100, 5000)
   const c = await pool.sha256(view)
   assert.deepEqual(c.digest, digestOf(view))
   assert.equal(big.byteLength, 8192)
+  // small ones stay inline too
+  const small = new Uint8Array(100)
+  assert.equal((await pool.sha256(small)).bytes, small)
   assert.equal(pool.degraded, false)
 })
 
@@ -47,8 +45,7 @@ test('hash pool: a worker that cannot start or dies falls back to the calling th
   const broken = new HashPool({ workers: 1, inlineBelow: 16, workerUrl: pathToFileURL(failing) })
   t.after(async () => { await broken.close() })
   const data = randomBytes(4096)
-  const h = await broken.sha256(broken.copy(data))
-  assert.deepEqual(h.digest, digestOf(data), 'the pending shared hash was done inline')
+  await assert.rejects(broken.sha256(new Uint8Array(data)), HashPoolError)
   assert.equal(broken.degraded, true)
   assert.deepEqual((await broken.sha256(new Uint8Array(data))).digest, digestOf(data), 'later hashes are inline')
 
@@ -60,7 +57,7 @@ test('hash pool: a worker that cannot start or dies falls back to the calling th
   assert.equal(pool.degraded, true)
 })
 
-test('store: pieces verified by a dying hash pool are still checked, and bad ones still refused', async (t) => {
+test('store: a hash worker dying with a piece is a STORE_IO error, then pieces are hashed inline', async (t) => {
   const dir = await tempDir(t)
   const dying = join(dir, 'dies.mjs')
   await writeFile(dying, 'import { parentPort } from "node:worker_threads"\nparentPort.on("message", () => process.exit(3))\n')
@@ -71,6 +68,8 @@ test('store: pieces verified by a dying hash pool are still checked, and bad one
   const m = makeManifest(data, P)
   const store = await PieceStore.open({ cacheDir: dir, manifest: m, hashPool })
   t.after(async () => { await store.close() })
+  await assert.rejects(store.put(0, piece(data, m, 0)), { code: 'STORE_IO' })
+  assert.equal(store.have.get(0), false)
   assert.deepEqual(await store.put(0, piece(data, m, 0)), { ok: true, duplicate: false })
   const bad = Uint8Array.from(piece(data, m, 1)); bad[7] ^= 1
   assert.deepEqual(await store.put(1, bad), { ok: false, reason: 'hash' })
