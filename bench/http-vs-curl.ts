@@ -26,6 +26,7 @@ doswarm/curl, peak RSS) and writes every run to a JSON file.`, {
   rounds: { type: 'string', default: '3', help: 'runs of each command per size' },
   'piece-size': { type: 'string', default: '1MiB', help: 'manifest piece size' },
   'timeout-s': { type: 'string', default: '900', help: 'deadline for one download' },
+  'cpu-prof': { type: 'string', help: 'directory: run doswarm with node --cpu-prof, profiles kept there' },
   json: { type: 'string', help: 'results file (default: <repo>/docs/benchmarks/http-vs-curl.json)' },
   tmp: { type: 'string', help: 'scratch directory base (default: <repo>/.bench-tmp)' }
 })
@@ -53,6 +54,8 @@ const sizes = args.list('sizes').map(s => parseBytes(s, 'sizes'))
 const rounds = args.num('rounds')
 const pieceSize = args.bytes('piece-size')
 const timeoutMs = args.num('timeout-s') * 1000
+const cpuProf = args.optStr('cpu-prof')
+const profFlags = cpuProf !== undefined ? ['--cpu-prof', '--cpu-prof-dir', resolve(cpuProf)] : []
 const jsonPath = resolve(args.optStr('json') ?? join(repoRoot(), 'docs/benchmarks/http-vs-curl.json'))
 
 async function once (tool: 'curl' | 'doswarm', size: number, round: number, dir: string, content: Awaited<ReturnType<typeof makeContent>>): Promise<RunRecord> {
@@ -61,7 +64,7 @@ async function once (tool: 'curl' | 'doswarm', size: number, round: number, dir:
   const before = content.origin.bytesSent
   const [cmd, argv] = tool === 'curl'
     ? ['curl', ['-s', '-o', out, content.origin.url]]
-    : [process.execPath, [CLI, 'get', content.manifest, '--http-only', '--json', '--cache', cache, '--out', out, '--trust', content.publicKey]]
+    : [process.execPath, [...profFlags, CLI, 'get', content.manifest, '--http-only', '--json', '--cache', cache, '--out', out, '--trust', content.publicKey]]
   const r: ChildResult = await startChild(cmd, argv, { name: `${tool} #${round}`, timeoutMs, measure: true, measureDir: dir }).exited
   const rec: RunRecord = {
     size, round, tool, ok: false, wallMs: r.wallMs, mbps: size / MB / (r.wallMs / 1000),

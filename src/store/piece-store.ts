@@ -135,9 +135,29 @@ export class PieceStore {
    * A second put of a piece still being committed waits for that commit and
    * shares its outcome. Aborting `signal` ends the wait with
    * {@link AbortedError}; a piece already handed to the disk still commits.
+   *
+   * `onWritten` is called once, as soon as the store holds no more memory for
+   * the piece: its bytes were written (the commit that makes them durable may
+   * still be running), or the put ended without a write. A caller bounding
+   * the bytes it has in flight can count a piece free from then on, so
+   * arrivals keep flowing while a commit's fdatasync runs.
    * @throws {DiskFullError | StoreIoError} the write or its commit failed; the piece is not marked done and may be put again
    */
-  async put (index: number, bytes: Uint8Array, signal?: AbortSignal): Promise<PutResult> {
+  async put (index: number, bytes: Uint8Array, signal?: AbortSignal, onWritten?: () => void): Promise<PutResult> {
+    let notified = false
+    const written = (): void => {
+      if (notified) return
+      notified = true
+      onWritten?.()
+    }
+    try {
+      return await this.#put(index, bytes, written, signal)
+    } finally {
+      written()
+    }
+  }
+
+  async #put (index: number, bytes: Uint8Array, written: () => void, signal?: AbortSignal): Promise<PutResult> {
     throwIfAborted(signal)
     this.#assertOpen()
     const m = this.manifest
@@ -147,7 +167,7 @@ export class PieceStore {
     // buffer) as soon as put() returns, and the bytes we hash must be the
     // bytes we write. The copy is moved to a hash worker and back, so nothing
     // can change it between its hash and its write.
-    const verified = this.#verify(index, new Uint8Array(bytes))
+    const verified = this.#verify(index, new Uint8Array(bytes), written)
     this.#hashing.add(verified)
     verified.finally(() => this.#hashing.delete(verified)).catch(() => {}) // the caller sees the failure through settled()
     return await waitFor(settled(verified), signal)
@@ -158,7 +178,7 @@ export class PieceStore {
    * its write starts. Settles once that is done — not at the commit — so
    * flush() and close() can wait for it.
    */
-  async #verify (index: number, copy: Uint8Array): Promise<Verified> {
+  async #verify (index: number, copy: Uint8Array, written: () => void): Promise<Verified> {
     let hashed: Hashed
     try {
       hashed = await this.#hasher.sha256(copy)
@@ -173,7 +193,7 @@ export class PieceStore {
     if (pending !== undefined) return { commit: pending, duplicate: true }
     const entry = pendingPiece(index)
     this.#pending.set(index, entry)
-    this.#write(entry, bytes)
+    this.#write(entry, bytes, written)
     return { commit: entry, duplicate: false }
   }
 
@@ -278,8 +298,8 @@ export class PieceStore {
   }
 
   /** Start the positional write of a verified piece; on success it waits for a group commit. */
-  #write (entry: PendingPiece, bytes: Uint8Array): void {
-    const write = writeFully(this.#data, bytes, pieceOffset(this.manifest, entry.index)).then(
+  #write (entry: PendingPiece, bytes: Uint8Array, written: () => void): void {
+    const write = writeFully(this.#data, bytes, pieceOffset(this.manifest, entry.index)).finally(written).then(
       () => {
         if (entry.doomed !== undefined) {
           this.#fail([entry], entry.doomed)

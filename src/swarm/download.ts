@@ -29,10 +29,12 @@ export const DEFAULT_PEER_CONCURRENCY = 4
  */
 export const ENDGAME_MAX_MISSING = 8
 /**
- * Bytes of verified pieces that may wait for their group commit at once,
- * over the whole download. A source's slot frees as soon as its piece is
- * handed to the store, so commits no longer stall the sources; this bounds
- * the memory they may hold meanwhile. @default 16 MiB
+ * Bytes of received pieces the store may hold in memory at once (being
+ * hashed or written), over the whole download. A source's slot frees as soon
+ * as its piece is handed to the store, and a piece stops counting once its
+ * bytes are written — pieces written and waiting for their group commit's
+ * fdatasync hold no memory, so a slow sync does not stall the sources; this
+ * bounds the memory they may hold meanwhile. @default 16 MiB
  */
 export const DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024
 
@@ -41,7 +43,8 @@ export interface StoreLike {
   readonly manifest: Manifest
   readonly have: Bitfield
   readonly complete: boolean
-  put: (index: number, bytes: Uint8Array, signal?: AbortSignal) => Promise<{ ok: true, duplicate: boolean } | { ok: false, reason: 'length' | 'hash' }>
+  /** `onWritten`: the store holds no more memory for the piece (see PieceStore.put) */
+  put: (index: number, bytes: Uint8Array, signal?: AbortSignal, onWritten?: () => void) => Promise<{ ok: true, duplicate: boolean } | { ok: false, reason: 'length' | 'hash' }>
 }
 
 /**
@@ -109,7 +112,8 @@ export interface DownloaderInit {
 }
 
 interface Task { source: PieceSource, pieces: Set<number>, abort: AbortController, settled?: Promise<void> }
-interface PendingPut { bytes: number, done: Promise<void> }
+/** A piece handed to the store: counted against the memory budget until written, in flight until durable. */
+interface PendingPut { bytes: number, done: Promise<void>, written: Promise<void> }
 
 export class Downloader {
   readonly #store: StoreLike
@@ -123,6 +127,8 @@ export class Downloader {
   readonly #tasks = new Set<Task>()
   /** pieces handed to the store, not yet durable (they stay in flight for the picker) */
   readonly #puts = new Set<PendingPut>()
+  /** puts whose bytes the store still holds in memory, and their total */
+  readonly #unwritten = new Set<PendingPut>()
   #putBytes = 0
   readonly #stats = new Map<string, SourceStats>()
   #wake: (() => void) | undefined
@@ -344,7 +350,7 @@ export class Downloader {
         expected++
         handed.add(index)
         this.#hand(task, index, bytes)
-        while (this.#putBytes > maxPending && this.#puts.size > 0) await Promise.race([...this.#puts].map(p => p.done))
+        while (this.#putBytes > maxPending && this.#unwritten.size > 0) await Promise.race([...this.#unwritten].map(p => p.written))
         if (this.#init.limiter !== undefined) await this.#init.limiter.consume(bytes.length, signal)
         if (!this.#health.usable(source.id)) break
       }
@@ -365,28 +371,40 @@ export class Downloader {
     }
   }
 
-  /** Hand a received piece to the store; it stays in flight until the put settles. */
+  /**
+   * Hand a received piece to the store. Its bytes count against the memory
+   * budget until the store has written them; the piece stays in flight until
+   * the put settles (durable, or refused).
+   */
   #hand (task: Task, index: number, bytes: Uint8Array): void {
-    const put: PendingPut = { bytes: bytes.length, done: Promise.resolve() }
+    let markWritten!: () => void
+    const written = new Promise<void>(resolve => { markWritten = resolve })
+    const put: PendingPut = { bytes: bytes.length, done: Promise.resolve(), written }
     this.#putBytes += put.bytes
-    put.done = this.#accept(task, index, bytes)
+    this.#unwritten.add(put)
+    const onWritten = (): void => {
+      if (!this.#unwritten.delete(put)) return
+      this.#putBytes -= put.bytes
+      markWritten()
+    }
+    put.done = this.#accept(task, index, bytes, onWritten)
       .catch(() => {}) // failures are recorded by #accept (fatal store errors end the run)
       .finally(() => {
+        onWritten()
         this.#puts.delete(put)
-        this.#putBytes -= put.bytes
         this.#release(task, index)
         this.#poke()
       })
     this.#puts.add(put)
   }
 
-  async #accept (task: Task, index: number, bytes: Uint8Array): Promise<void> {
+  async #accept (task: Task, index: number, bytes: Uint8Array, onWritten: () => void): Promise<void> {
     const { source } = task
     if (this.#store.have.get(index)) return
     let result
     try {
       // no signal: a verified piece is worth keeping even if its fetch was cancelled meanwhile
-      result = await this.#store.put(index, bytes)
+      result = await this.#store.put(index, bytes, undefined, onWritten)
     } catch (err) {
       if (err instanceof DoswarmError && (err.code === 'DISK_FULL' || err.code === 'STORE_IO')) this.#fatal ??= err
       throw err

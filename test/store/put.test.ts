@@ -219,3 +219,23 @@ test('open can be aborted while it re-verifies', async (t) => {
   assert.equal(again.have.get(0), true)
   await again.close()
 })
+
+test('onWritten: called once when the bytes are written, before the commit; and for a refused piece', async (t) => {
+  const { data, m, store } = await setup(t, { interval: 60_000, pieces: 1000 })
+  let calls = 0
+  let resolved = false
+  const wrote = new Promise<void>(resolve => {
+    const put = store.put(3, piece(data, m, 3), undefined, () => { calls++; resolve() })
+    void put.then(() => { resolved = true })
+  })
+  await wrote
+  assert.equal(resolved, false, 'written, but not durable until the commit')
+  assert.equal(store.have.get(3), false)
+  await store.flush()
+  assert.equal(store.have.get(3), true)
+  assert.equal(calls, 1)
+  let badCalls = 0
+  const bad = Uint8Array.from(piece(data, m, 4)); bad[0] ^= 1
+  assert.deepEqual(await store.put(4, bad, undefined, () => { badCalls++ }), { ok: false, reason: 'hash' })
+  assert.equal(badCalls, 1)
+})
