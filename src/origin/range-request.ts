@@ -244,7 +244,7 @@ export class RangeRequest implements Dispatcher.DispatchHandler {
       if (this.#fill < piece.length) continue
 
       this.#piece = undefined
-      const done: PieceData = { index: this.#nextIndex++, bytes: piece }
+      const done: PieceData = { index: this.#nextIndex++, bytes: piece, owned: true }
       const waiter = this.#waiter
       if (waiter !== undefined) {
         this.#waiter = undefined

@@ -10,6 +10,12 @@ export type SourceKind = 'http' | 'peer'
 export interface PieceData {
   index: number
   bytes: Uint8Array
+  /**
+   * True when the source keeps no reference to `bytes` and `bytes` spans a
+   * buffer of its own: the consumer may then take that buffer instead of
+   * copying it (the store moves it to a hash worker). @default false
+   */
+  owned?: boolean
 }
 
 export interface PieceSource {

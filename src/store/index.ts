@@ -13,7 +13,7 @@
  * await store.close()
  * ```
  */
-export { PieceStore, type PutResult } from './piece-store.js'
+export { PieceStore, type PutOptions, type PutResult } from './piece-store.js'
 export type { PieceStoreInit } from './options.js'
 export type { ResumeReport } from './resume.js'
 export { listCache, type CacheEntry } from './list-cache.js'

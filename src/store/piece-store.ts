@@ -45,6 +45,29 @@ interface PendingPiece {
   readonly reject: (err: DoswarmError) => void
 }
 
+/** Options of {@link PieceStore.put}. */
+export interface PutOptions {
+  /**
+   * Called once, as soon as the store holds no more memory for the piece:
+   * its bytes were written (the commit that makes them durable may still be
+   * running), or the put ended without a write. A caller bounding the bytes
+   * it has in flight can count the piece free from then on, so arrivals keep
+   * flowing while a commit's fdatasync runs.
+   */
+  onWritten?: () => void
+  /**
+   * The caller gives the buffer away: the store may take it instead of a
+   * copy, and it is detached (length 0) while it is hashed in a worker. Only
+   * a buffer that owns its whole ArrayBuffer is taken; any other is copied.
+   * @default false
+   */
+  adopt?: boolean
+}
+
+function isWholeBuffer (b: Uint8Array): boolean {
+  return b.buffer instanceof ArrayBuffer && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
+}
+
 /** A put after its hash: decided, or waiting for the commit of its piece. */
 type Verified = { result: PutResult } | { commit: PendingPiece, duplicate: boolean }
 
@@ -135,39 +158,36 @@ export class PieceStore {
    * A second put of a piece still being committed waits for that commit and
    * shares its outcome. Aborting `signal` ends the wait with
    * {@link AbortedError}; a piece already handed to the disk still commits.
-   *
-   * `onWritten` is called once, as soon as the store holds no more memory for
-   * the piece: its bytes were written (the commit that makes them durable may
-   * still be running), or the put ended without a write. A caller bounding
-   * the bytes it has in flight can count a piece free from then on, so
-   * arrivals keep flowing while a commit's fdatasync runs.
+   * See {@link PutOptions} for `onWritten` and `adopt`.
    * @throws {DiskFullError | StoreIoError} the write or its commit failed; the piece is not marked done and may be put again
    */
-  async put (index: number, bytes: Uint8Array, signal?: AbortSignal, onWritten?: () => void): Promise<PutResult> {
+  async put (index: number, bytes: Uint8Array, signal?: AbortSignal, opts: PutOptions = {}): Promise<PutResult> {
     let notified = false
     const written = (): void => {
       if (notified) return
       notified = true
-      onWritten?.()
+      opts.onWritten?.()
     }
     try {
-      return await this.#put(index, bytes, written, signal)
+      return await this.#put(index, bytes, written, opts.adopt === true, signal)
     } finally {
       written()
     }
   }
 
-  async #put (index: number, bytes: Uint8Array, written: () => void, signal?: AbortSignal): Promise<PutResult> {
+  async #put (index: number, bytes: Uint8Array, written: () => void, adopt: boolean, signal?: AbortSignal): Promise<PutResult> {
     throwIfAborted(signal)
     this.#assertOpen()
     const m = this.manifest
     if (!Number.isSafeInteger(index) || index < 0 || index >= this.have.length) return { ok: false, reason: 'length' }
     if (bytes.length !== pieceLength(m, index)) return { ok: false, reason: 'length' }
-    // Own a copy, taken now: the caller may reuse its buffer (a network read
-    // buffer) as soon as put() returns, and the bytes we hash must be the
-    // bytes we write. The copy is moved to a hash worker and back, so nothing
-    // can change it between its hash and its write.
-    const verified = this.#verify(index, new Uint8Array(bytes), written)
+    // Own the bytes from now on: the caller may reuse its buffer (a network
+    // read buffer) as soon as put() returns, and the bytes we hash must be
+    // the bytes we write — so take a copy, unless the caller gave us a buffer
+    // of its own (adopt) that can be moved. It is moved to a hash worker and
+    // back, so nothing can change it between its hash and its write.
+    const own = adopt && isWholeBuffer(bytes) ? bytes : new Uint8Array(bytes)
+    const verified = this.#verify(index, own, written)
     this.#hashing.add(verified)
     verified.finally(() => this.#hashing.delete(verified)).catch(() => {}) // the caller sees the failure through settled()
     return await waitFor(settled(verified), signal)

@@ -43,8 +43,8 @@ export interface StoreLike {
   readonly manifest: Manifest
   readonly have: Bitfield
   readonly complete: boolean
-  /** `onWritten`: the store holds no more memory for the piece (see PieceStore.put) */
-  put: (index: number, bytes: Uint8Array, signal?: AbortSignal, onWritten?: () => void) => Promise<{ ok: true, duplicate: boolean } | { ok: false, reason: 'length' | 'hash' }>
+  /** see PieceStore.put and its PutOptions */
+  put: (index: number, bytes: Uint8Array, signal?: AbortSignal, opts?: { onWritten?: () => void, adopt?: boolean }) => Promise<{ ok: true, duplicate: boolean } | { ok: false, reason: 'length' | 'hash' }>
 }
 
 /**
@@ -345,11 +345,11 @@ export class Downloader {
     const handed = new Set<number>()
     let expected = first
     try {
-      for await (const { index, bytes } of source.fetch(first, count, signal)) {
+      for await (const { index, bytes, owned } of source.fetch(first, count, signal)) {
         if (index !== expected || index >= first + count) throw new ProtocolError(`${source.id} sent piece ${index}, expected ${expected}`)
         expected++
         handed.add(index)
-        this.#hand(task, index, bytes)
+        this.#hand(task, index, bytes, owned === true)
         while (this.#putBytes > maxPending && this.#unwritten.size > 0) await Promise.race([...this.#unwritten].map(p => p.written))
         if (this.#init.limiter !== undefined) await this.#init.limiter.consume(bytes.length, signal)
         if (!this.#health.usable(source.id)) break
@@ -376,7 +376,7 @@ export class Downloader {
    * budget until the store has written them; the piece stays in flight until
    * the put settles (durable, or refused).
    */
-  #hand (task: Task, index: number, bytes: Uint8Array): void {
+  #hand (task: Task, index: number, bytes: Uint8Array, owned: boolean): void {
     let markWritten!: () => void
     const written = new Promise<void>(resolve => { markWritten = resolve })
     const put: PendingPut = { bytes: bytes.length, done: Promise.resolve(), written }
@@ -387,7 +387,7 @@ export class Downloader {
       this.#putBytes -= put.bytes
       markWritten()
     }
-    put.done = this.#accept(task, index, bytes, onWritten)
+    put.done = this.#accept(task, index, bytes, owned, onWritten)
       .catch(() => {}) // failures are recorded by #accept (fatal store errors end the run)
       .finally(() => {
         onWritten()
@@ -398,13 +398,15 @@ export class Downloader {
     this.#puts.add(put)
   }
 
-  async #accept (task: Task, index: number, bytes: Uint8Array, onWritten: () => void): Promise<void> {
+  async #accept (task: Task, index: number, bytes: Uint8Array, owned: boolean, onWritten: () => void): Promise<void> {
     const { source } = task
     if (this.#store.have.get(index)) return
+    const length = bytes.length // the store may take (detach) the buffer
     let result
     try {
       // no signal: a verified piece is worth keeping even if its fetch was cancelled meanwhile
-      result = await this.#store.put(index, bytes, undefined, onWritten)
+      // a buffer the source does not keep (PieceData.owned) is taken by the store without a copy
+      result = await this.#store.put(index, bytes, undefined, { onWritten, adopt: owned })
     } catch (err) {
       if (err instanceof DoswarmError && (err.code === 'DISK_FULL' || err.code === 'STORE_IO')) this.#fatal ??= err
       throw err
@@ -413,7 +415,7 @@ export class Downloader {
     if (result.ok) {
       this.#health.success(source.id)
       if (result.duplicate) return
-      const n = bytes.length
+      const n = length
       if (source.kind === 'http') this.#bytesFromHttp += n; else this.#bytesFromPeers += n
       if (st !== undefined) { st.bytes += n; st.pieces++ }
       // endgame: other requests for this piece are now pointless

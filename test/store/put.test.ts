@@ -225,7 +225,7 @@ test('onWritten: called once when the bytes are written, before the commit; and 
   let calls = 0
   let resolved = false
   const wrote = new Promise<void>(resolve => {
-    const put = store.put(3, piece(data, m, 3), undefined, () => { calls++; resolve() })
+    const put = store.put(3, piece(data, m, 3), undefined, { onWritten: () => { calls++; resolve() } })
     void put.then(() => { resolved = true })
   })
   await wrote
@@ -236,6 +236,19 @@ test('onWritten: called once when the bytes are written, before the commit; and 
   assert.equal(calls, 1)
   let badCalls = 0
   const bad = Uint8Array.from(piece(data, m, 4)); bad[0] ^= 1
-  assert.deepEqual(await store.put(4, bad, undefined, () => { badCalls++ }), { ok: false, reason: 'hash' })
+  assert.deepEqual(await store.put(4, bad, undefined, { onWritten: () => { badCalls++ } }), { ok: false, reason: 'hash' })
   assert.equal(badCalls, 1)
+})
+
+test('adopt: a whole buffer is taken without a copy, a view is copied, and both verify', async (t) => {
+  const { data, m, store } = await setup(t)
+  const whole = Uint8Array.from(piece(data, m, 5))
+  assert.deepEqual(await store.put(5, whole, undefined, { adopt: true }), { ok: true, duplicate: false })
+  const backing = new Uint8Array(m.pieceSize + 10)
+  backing.set(piece(data, m, 6), 10)
+  const view = backing.subarray(10)
+  assert.deepEqual(await store.put(6, view, undefined, { adopt: true }), { ok: true, duplicate: false })
+  assert.equal(backing.byteLength, m.pieceSize + 10, 'a view into a larger buffer is never taken')
+  assert.deepEqual(new Uint8Array(await store.read(5)), piece(data, m, 5))
+  assert.deepEqual(new Uint8Array(await store.read(6)), piece(data, m, 6))
 })
