@@ -25,6 +25,12 @@ export interface DeliverInput {
   outPath: string
   size: number
   fileHash: Uint8Array
+  /**
+   * SHA-256 of the data file, computed as its pieces became durable
+   * (see running-file-hash.ts). Used only when the output is a hard link to
+   * the data file (the same bytes); a copy is always hashed.
+   */
+  dataDigest?: Uint8Array
   signal?: AbortSignal
 }
 
@@ -46,12 +52,14 @@ async function copyPreferClone (fs: StoreFs, src: string, dst: string): Promise<
 const NO_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK', 'EACCES'])
 
 /** The cheapest verified-to-be-equal second name: hard link, else clone, else copy. */
-async function secondName (fs: StoreFs, src: string, dst: string): Promise<void> {
+async function secondName (fs: StoreFs, src: string, dst: string): Promise<'link' | 'copy'> {
   try {
     await fs.link(src, dst)
+    return 'link'
   } catch (err) {
     if (!NO_LINK.has((err as NodeJS.ErrnoException).code ?? '')) throw err
     await copyPreferClone(fs, src, dst)
+    return 'copy'
   }
 }
 
@@ -82,12 +90,14 @@ export async function deliverVerifiedCopy (input: DeliverInput): Promise<void> {
   const temp = tempPathFor(out)
   try {
     throwIfAborted(signal)
-    await secondName(fs, input.dataPath, temp)
+    const how = await secondName(fs, input.dataPath, temp)
     const handle = await fs.open(temp, 'r')
     let result
     try {
       await handle.sync()
-      result = await hashFile(handle, signal)
+      result = how === 'link' && input.dataDigest !== undefined
+        ? { digest: input.dataDigest, length: (await handle.stat()).size }
+        : await hashFile(handle, signal)
     } finally {
       await handle.close()
     }

@@ -8,6 +8,7 @@ import { pieceCount, type Manifest } from '../manifest/types.js'
 import { DEFAULT_CHECKPOINT_INTERVAL_MS, DEFAULT_CHECKPOINT_PIECES, MAX_PIECE_SIZE } from './constants.js'
 import { nodeStoreFs, type StoreFs } from './fs.js'
 import { sharedHashPool, type HashPool } from './hash-pool.js'
+import { DEFAULT_RUNNING_HASH_MIN_SIZE } from './running-file-hash.js'
 
 /** Options of {@link PieceStore.open}. */
 export interface PieceStoreInit {
@@ -38,6 +39,13 @@ export interface PieceStoreInit {
    * @default the process-wide pool ({@link sharedHashPool})
    */
   hashPool?: HashPool
+  /**
+   * Files of at least this many bytes get their whole-file hash computed in a
+   * worker thread while the download runs (see running-file-hash.ts), so
+   * finalize() need not read the file again. Only with the real file system.
+   * @default 67108864 (64 MiB)
+   */
+  runningHashMinSize?: number
   /** Cancels open() — re-verifying a large cache entry reads the whole file. */
   signal?: AbortSignal
 }
@@ -50,6 +58,7 @@ export interface StoreConfig {
   checkpointPieces: number
   fs: StoreFs
   hashPool: HashPool
+  runningHashMinSize: number
   signal?: AbortSignal
 }
 
@@ -84,6 +93,10 @@ export function storeConfig (init: PieceStoreInit): StoreConfig {
   if (!Number.isSafeInteger(checkpointPieces) || checkpointPieces < 1) {
     throw new UsageError(`checkpointPieces must be an integer >= 1, got ${checkpointPieces}`)
   }
+  const runningHashMinSize = init.runningHashMinSize ?? DEFAULT_RUNNING_HASH_MIN_SIZE
+  if (!Number.isSafeInteger(runningHashMinSize) || runningHashMinSize < 0) {
+    throw new UsageError(`runningHashMinSize must be an integer >= 0, got ${runningHashMinSize}`)
+  }
   checkManifestGeometry(init.manifest)
-  return { cacheDir: init.cacheDir, manifest: init.manifest, checkpointIntervalMs, checkpointPieces, fs: init.fs ?? nodeStoreFs, hashPool: init.hashPool ?? sharedHashPool(), signal: init.signal }
+  return { cacheDir: init.cacheDir, manifest: init.manifest, checkpointIntervalMs, checkpointPieces, fs: init.fs ?? nodeStoreFs, hashPool: init.hashPool ?? sharedHashPool(), runningHashMinSize, signal: init.signal }
 }

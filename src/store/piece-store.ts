@@ -17,9 +17,12 @@ import { waitFor } from './abort.js'
 import { deliverVerifiedCopy } from './finalize.js'
 import { readFully, writeFully, type StoreFileHandle, type StoreFs } from './fs.js'
 import { GroupCommit } from './group-commit.js'
+import { nodeStoreFs } from './fs.js'
 import { HashPoolError, type Hashed, type HashPool } from './hash-pool.js'
+import { RunningFileHash } from './running-file-hash.js'
+import { IO_CHUNK_SIZE } from './constants.js'
 import { storePaths, type StorePaths } from './layout.js'
-import { storeConfig, type PieceStoreInit } from './options.js'
+import { storeConfig, type PieceStoreInit, type StoreConfig } from './options.js'
 import { resume, type ResumedStore, type ResumeReport } from './resume.js'
 import { saveState } from './state-file.js'
 import { equalBytes, sha256, verifyPiecesOnDisk } from './verify.js'
@@ -110,21 +113,27 @@ export class PieceStore {
   readonly #hashing = new Set<Promise<Verified>>()
   readonly #commits: GroupCommit<PendingPiece>
   readonly #hasher: HashPool
+  /** whole-file hash kept up to date as pieces land (large files only) */
+  readonly #running: RunningFileHash | undefined
   #stateLock: Promise<void> = Promise.resolve()
   #finalized: boolean
   #closing = false
   #closed: Promise<void> | undefined
 
-  private constructor (manifest: Manifest, fs: StoreFs, paths: StorePaths, opened: ResumedStore, intervalMs: number, maxPending: number, hasher: HashPool) {
+  private constructor (cfg: StoreConfig, paths: StorePaths, opened: ResumedStore) {
+    const { manifest, fs } = cfg
     this.manifest = manifest
-    this.#hasher = hasher
+    this.#hasher = cfg.hashPool
     this.#fs = fs
     this.#paths = paths
     this.#data = opened.data
     this.have = opened.have
     this.resumed = opened.report
     this.#finalized = opened.finalized
-    this.#commits = new GroupCommit({ intervalMs, maxPending, commit: async (batch) => { await this.#commit(batch) } })
+    this.#commits = new GroupCommit({ intervalMs: cfg.checkpointIntervalMs, maxPending: cfg.checkpointPieces, commit: async (batch) => { await this.#commit(batch) } })
+    this.#running = fs === nodeStoreFs && manifest.size > 0 && manifest.size >= cfg.runningHashMinSize && !this.have.full
+      ? startRunningHash(cfg, paths, this.have)
+      : undefined
   }
 
   /**
@@ -143,7 +152,7 @@ export class PieceStore {
     } catch (err) {
       throw toStoreError(err, `open store ${paths.dir}`)
     }
-    return new PieceStore(cfg.manifest, cfg.fs, paths, opened, cfg.checkpointIntervalMs, cfg.checkpointPieces, cfg.hashPool)
+    return new PieceStore(cfg, paths, opened)
   }
 
   /** Every piece is durable. */
@@ -249,6 +258,7 @@ export class PieceStore {
 
   #readFailed (index: number): never {
     this.have.set(index, false)
+    this.#running?.invalidate()
     throw new StoreIoError(`piece ${index} no longer matches its hash on disk; dropped from the store`)
   }
 
@@ -284,7 +294,8 @@ export class PieceStore {
     }
     const m = this.manifest
     try {
-      await deliverVerifiedCopy({ fs: this.#fs, dataPath: this.#paths.data, outPath, size: m.size, fileHash: m.fileHash, signal })
+      const dataDigest = await this.#running?.digest(signal)
+      await deliverVerifiedCopy({ fs: this.#fs, dataPath: this.#paths.data, outPath, size: m.size, fileHash: m.fileHash, dataDigest, signal })
     } catch (err) {
       if (err instanceof FileHashMismatchError) await this.#dropCorruptPieces().catch(() => { /* report the mismatch, not this */ })
       throw err
@@ -303,6 +314,7 @@ export class PieceStore {
 
   async #close (): Promise<void> {
     this.#closing = true
+    this.#running?.invalidate()
     await Promise.allSettled(this.#hashing)
     let error: unknown
     try { await this.flush() } catch (err) { error = err }
@@ -364,6 +376,7 @@ export class PieceStore {
       e.resolve()
       indices.push(e.index)
     }
+    this.#running?.durable(indices)
     this.#announce(indices)
   }
 
@@ -406,11 +419,22 @@ export class PieceStore {
 
   /** After a whole-file mismatch: re-hash every held piece and forget the ones that changed. */
   async #dropCorruptPieces (): Promise<void> {
+    this.#running?.invalidate()
     const held: number[] = []
     for (let i = 0; i < this.have.length; i++) if (this.have.get(i)) held.push(i)
     const good = await verifyPiecesOnDisk(this.#data, this.manifest, held)
     for (const i of held) if (!good.get(i)) this.have.set(i, false)
     this.#finalized = false
     await this.#persist([])
+  }
+}
+
+function startRunningHash (cfg: StoreConfig, paths: StorePaths, have: Bitfield): RunningFileHash | undefined {
+  const held: number[] = []
+  for (let i = 0; i < have.length; i++) if (have.get(i)) held.push(i)
+  try {
+    return new RunningFileHash({ dataPath: paths.data, size: cfg.manifest.size, pieceSize: cfg.manifest.pieceSize, chunkSize: IO_CHUNK_SIZE }, held)
+  } catch {
+    return undefined // no worker: finalize hashes in one pass
   }
 }

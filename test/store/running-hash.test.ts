@@ -1,0 +1,67 @@
+import test from 'node:test'
+import assert from 'node:assert/strict'
+import { open, readFile, readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { PieceStore } from '../../src/store/index.js'
+import { RunningFileHash } from '../../src/store/running-file-hash.js'
+import { content, makeManifest, piece, sha256, tempDir } from './fixture.js'
+
+const P = 16 * 1024
+
+test('running file hash: pieces durable in any order give the whole-file digest; invalidate and failures give none', async (t) => {
+  const dir = await tempDir(t)
+  const data = content(10 * P + 123)
+  const path = join(dir, 'data')
+  await writeFile(path, data)
+  const init = { dataPath: path, size: data.length, pieceSize: P, chunkSize: 5000 }
+  const h = new RunningFileHash(init, [3, 7])
+  for (const batch of [[10, 1], [0, 2], [9, 8, 6], [5, 4]]) h.durable(batch)
+  assert.deepEqual(await h.digest(), new Uint8Array(sha256(data)))
+
+  const partial = new RunningFileHash(init, [1, 2, 3])
+  const early = partial.digest(AbortSignal.timeout(200))
+  assert.equal(await early, undefined, 'an abort while pieces are missing yields no digest')
+  partial.invalidate()
+  partial.durable([0, 4, 5, 6, 7, 8, 9, 10])
+  assert.equal(await partial.digest(), undefined, 'invalidated stays invalid')
+
+  const missing = new RunningFileHash({ ...init, dataPath: join(dir, 'nope') }, [])
+  assert.equal(await missing.digest(), undefined, 'a worker that cannot read the file reports nothing')
+
+  await writeFile(path, data.subarray(0, 4 * P))
+  const short = new RunningFileHash(init, [0, 1, 2, 3, 4])
+  assert.equal(await short.digest(), undefined, 'a data file shorter than the pieces claim reports nothing')
+})
+
+test('store with a running hash: finalize delivers the verified file; a data file changed under it is caught', async (t) => {
+  const cacheDir = await tempDir(t)
+  const data = content(12 * P)
+  const m = makeManifest(data, P)
+  const store = await PieceStore.open({ cacheDir, manifest: m, runningHashMinSize: 0 })
+  t.after(async () => { await store.close() })
+  for (const i of [5, 1, 11, 0, 2, 3, 4, 6, 7, 8, 9, 10]) assert.deepEqual(await store.put(i, piece(data, m, i)), { ok: true, duplicate: false })
+  const out = join(cacheDir, 'out.bin')
+  await store.finalize(out)
+  assert.deepEqual(new Uint8Array(await readFile(out)), data)
+
+  // tamper with piece 3 on disk after it verified, before the running hash reads it
+  const dir2 = await tempDir(t)
+  const store2 = await PieceStore.open({ cacheDir: dir2, manifest: m, runningHashMinSize: 0 })
+  t.after(async () => { await store2.close() })
+  for (let i = 1; i < 12; i++) await store2.put(i, piece(data, m, i))
+  const fh = await open(join(dir2, m.contentId, 'data'), 'r+')
+  await fh.write(new Uint8Array([0xde, 0xad]), 0, 2, 3 * P + 100)
+  await fh.close()
+  await store2.put(0, piece(data, m, 0))
+  const out2 = join(dir2, 'out.bin')
+  await assert.rejects(store2.finalize(out2), { code: 'FILE_HASH_MISMATCH' })
+  assert.deepEqual((await readdir(dir2)).filter(n => n.includes('out.bin')), [], 'nothing at or beside the output path')
+  assert.equal(store2.have.get(3), false, 'the changed piece is dropped so it can be fetched again')
+  assert.equal(store2.have.count, 11)
+  // repaired: the running hash is spent, so finalize hashes the file in one pass
+  assert.deepEqual(await store2.put(3, piece(data, m, 3)), { ok: true, duplicate: false })
+  const onDisk = await readFile(join(dir2, m.contentId, 'data'))
+  assert.deepEqual(sha256(onDisk), sha256(data), 'data file repaired')
+  await store2.finalize(out2)
+  assert.deepEqual(new Uint8Array(await readFile(out2)), data)
+})
