@@ -3,8 +3,10 @@
  * file on the same counting loopback origin, the two commands alternating in
  * one run (fresh cache and output every time), each timed from spawn to exit
  * — for doswarm that includes verifying every piece, the final whole-file
- * hash and the atomic rename, which curl does not do. Peak RSS shows whether
- * doswarm's memory depends on the file size.
+ * hash and the atomic rename, which curl does not do. A third command,
+ * curl followed by `sync --data` of its output, shows what making the file
+ * durable costs on this disk (doswarm fdatasyncs every piece before it
+ * counts). Peak RSS shows whether doswarm's memory depends on the file size.
  *
  *   node .dist-bench/bench/http-vs-curl.js --sizes 256MiB,1GiB --rounds 3
  */
@@ -34,7 +36,7 @@ doswarm/curl, peak RSS) and writes every run to a JSON file.`, {
 interface RunRecord {
   size: number
   round: number
-  tool: 'curl' | 'doswarm'
+  tool: 'curl' | 'curl+fsync' | 'doswarm'
   ok: boolean
   wallMs: number
   /** size / wall time, MB/s */
@@ -58,13 +60,18 @@ const cpuProf = args.optStr('cpu-prof')
 const profFlags = cpuProf !== undefined ? ['--cpu-prof', '--cpu-prof-dir', resolve(cpuProf)] : []
 const jsonPath = resolve(args.optStr('json') ?? join(repoRoot(), 'docs/benchmarks/http-vs-curl.json'))
 
-async function once (tool: 'curl' | 'doswarm', size: number, round: number, dir: string, content: Awaited<ReturnType<typeof makeContent>>): Promise<RunRecord> {
+type Tool = 'curl' | 'curl+fsync' | 'doswarm'
+
+async function once (tool: Tool, size: number, round: number, dir: string, content: Awaited<ReturnType<typeof makeContent>>): Promise<RunRecord> {
   const out = join(dir, `out-${tool}-${round}.bin`)
   const cache = join(dir, `cache-${round}`)
   const before = content.origin.bytesSent
   const [cmd, argv] = tool === 'curl'
     ? ['curl', ['-s', '-o', out, content.origin.url]]
-    : [process.execPath, [...profFlags, CLI, 'get', content.manifest, '--http-only', '--json', '--cache', cache, '--out', out, '--trust', content.publicKey]]
+    : tool === 'curl+fsync'
+      // curl, then make the file durable as doswarm does before it reports success
+      ? ['sh', ['-c', 'curl -s -o "$1" "$2" && sync --data "$1"', 'sh', out, content.origin.url]]
+      : [process.execPath, [...profFlags, CLI, 'get', content.manifest, '--http-only', '--json', '--cache', cache, '--out', out, '--trust', content.publicKey]]
   const r: ChildResult = await startChild(cmd, argv, { name: `${tool} #${round}`, timeoutMs, measure: true, measureDir: dir }).exited
   const rec: RunRecord = {
     size, round, tool, ok: false, wallMs: r.wallMs, mbps: size / MB / (r.wallMs / 1000),
@@ -108,11 +115,11 @@ async function main (): Promise<void> {
       const before = loadNow()
       for (let round = 1; round <= rounds; round++) {
         // alternate which command goes first, so neither always meets a warmer page cache
-        const order: Array<'curl' | 'doswarm'> = round % 2 === 1 ? ['curl', 'doswarm'] : ['doswarm', 'curl']
+        const order: Tool[] = round % 2 === 1 ? ['curl', 'curl+fsync', 'doswarm'] : ['doswarm', 'curl+fsync', 'curl']
         for (const tool of order) {
           const rec = await once(tool, size, round, scratch.dir, content)
           runs.push(rec)
-          process.stderr.write(`  ${sizeLabel(size)} round ${round} ${tool.padEnd(7)} ${fmt(rec.mbps)} MB/s, ${fmt((rec.maxRssBytes ?? NaN) / MB)} MB peak RSS${rec.ok ? '' : ' FAILED'}\n`)
+          process.stderr.write(`  ${sizeLabel(size)} round ${round} ${tool.padEnd(10)} ${fmt(rec.mbps)} MB/s, ${fmt((rec.maxRssBytes ?? NaN) / MB)} MB peak RSS${rec.ok ? '' : ' FAILED'}\n`)
         }
       }
       loads.push({ size, before, after: loadNow() })
@@ -127,12 +134,16 @@ async function main (): Promise<void> {
     const curl = of('curl')
     const ds = of('doswarm')
     const curlMbps = median(curl.map(r => r.mbps))
+    const curlSyncMbps = median(of('curl+fsync').map(r => r.mbps))
     const dsMbps = median(ds.map(r => r.mbps))
     return {
       size,
       curlMbps,
       doswarmMbps: dsMbps,
       ratio: dsMbps / curlMbps,
+      /** curl followed by an fdatasync of its output: the same durability doswarm gives */
+      curlSyncMbps,
+      ratioVsCurlSync: dsMbps / curlSyncMbps,
       /** doswarm's own durationMs (process start to verified file, minus Node start-up) */
       doswarmInProcessMbps: median(ds.map(r => size / MB / ((r.durationMs ?? NaN) / 1000))),
       doswarmPeakRssBytes: max(ds.map(r => r.maxRssBytes ?? NaN)),
@@ -145,9 +156,9 @@ async function main (): Promise<void> {
   })
 
   const table = markdownTable(
-    ['file', 'curl MB/s', 'doswarm MB/s', 'doswarm/curl', 'doswarm in-process MB/s', 'doswarm peak RSS MB', 'curl peak RSS MB', 'CPU s doswarm / curl', 'origin copies (doswarm)', 'failed runs'],
+    ['file', 'curl MB/s', 'curl + fsync MB/s', 'doswarm MB/s', 'doswarm/curl', 'doswarm/(curl + fsync)', 'doswarm in-process MB/s', 'doswarm peak RSS MB', 'curl peak RSS MB', 'CPU s doswarm / curl', 'origin copies (doswarm)', 'failed runs'],
     summary.map(s => [
-      sizeLabel(s.size), fmt(s.curlMbps), fmt(s.doswarmMbps), fmt(s.ratio, 2), fmt(s.doswarmInProcessMbps),
+      sizeLabel(s.size), fmt(s.curlMbps), fmt(s.curlSyncMbps), fmt(s.doswarmMbps), fmt(s.ratio, 2), fmt(s.ratioVsCurlSync, 2), fmt(s.doswarmInProcessMbps),
       fmt(s.doswarmPeakRssBytes / MB), fmt(s.curlPeakRssBytes / MB), `${fmt(s.doswarmCpuSeconds, 2)} / ${fmt(s.curlCpuSeconds, 2)}`,
       fmt(s.doswarmOriginCopies, 3), String(s.failures)
     ])
