@@ -10,6 +10,7 @@
  * for the consumer; when a second would start while it waits, the transport is
  * paused and the rest of the current chunk is kept by reference, not copied.
  */
+import { sharedBufferPool } from '../util/buffer-pool.js'
 import type { Dispatcher } from 'undici'
 import { AbortedError, OriginError } from '../errors.js'
 import { pieceLength, type Manifest } from '../manifest/types.js'
@@ -233,8 +234,9 @@ export class RangeRequest implements Dispatcher.DispatchHandler {
     while (off < len) {
       let piece = this.#piece
       if (piece === undefined) {
-        // allocUnsafeSlow: no zero-fill (every byte is overwritten before the piece leaves) and no pool slicing.
-        piece = this.#piece = Buffer.allocUnsafeSlow(pieceLength(this.#init.manifest, this.#nextIndex))
+        // a buffer of its own, unzeroed (every byte is overwritten before the piece
+        // leaves), reused from the piece pool: the store gives it back once written
+        piece = this.#piece = sharedBufferPool().take(pieceLength(this.#init.manifest, this.#nextIndex))
         this.#fill = 0
       }
       const n = Math.min(piece.length - this.#fill, len - off)

@@ -20,6 +20,7 @@ import { GroupCommit } from './group-commit.js'
 import { nodeStoreFs } from './fs.js'
 import { HashPoolError, type Hashed, type HashPool } from './hash-pool.js'
 import { RunningFileHash } from './running-file-hash.js'
+import { sharedBufferPool } from '../util/buffer-pool.js'
 import { IO_CHUNK_SIZE } from './constants.js'
 import { storePaths, type StorePaths } from './layout.js'
 import { storeConfig, type PieceStoreInit, type StoreConfig } from './options.js'
@@ -65,6 +66,19 @@ export interface PutOptions {
    * @default false
    */
   adopt?: boolean
+}
+
+/** The store's private copy of a piece, in a buffer from the piece pool. */
+function copyOf (bytes: Uint8Array): Uint8Array {
+  const copy = sharedBufferPool().take(bytes.byteLength)
+  copy.set(bytes)
+  return copy
+}
+
+/** Give a piece buffer the store will not write back to the pool, and pass `v` on. */
+function recycled<T> (bytes: Uint8Array, v: T): T {
+  sharedBufferPool().give(bytes)
+  return v
 }
 
 function isWholeBuffer (b: Uint8Array): boolean {
@@ -195,7 +209,7 @@ export class PieceStore {
     // the bytes we write — so take a copy, unless the caller gave us a buffer
     // of its own (adopt) that can be moved. It is moved to a hash worker and
     // back, so nothing can change it between its hash and its write.
-    const own = adopt && isWholeBuffer(bytes) ? bytes : new Uint8Array(bytes)
+    const own = adopt && isWholeBuffer(bytes) ? bytes : copyOf(bytes)
     const verified = this.#verify(index, own, written)
     this.#hashing.add(verified)
     verified.finally(() => this.#hashing.delete(verified)).catch(() => {}) // the caller sees the failure through settled()
@@ -216,10 +230,10 @@ export class PieceStore {
       throw err
     }
     const { bytes, digest } = hashed
-    if (!equalBytes(digest, this.manifest.pieceHashes[index])) return { result: { ok: false, reason: 'hash' } }
-    if (this.have.get(index)) return { result: { ok: true, duplicate: true } }
+    if (!equalBytes(digest, this.manifest.pieceHashes[index])) return recycled(bytes, { result: { ok: false, reason: 'hash' } })
+    if (this.have.get(index)) return recycled(bytes, { result: { ok: true, duplicate: true } })
     const pending = this.#pending.get(index)
-    if (pending !== undefined) return { commit: pending, duplicate: true }
+    if (pending !== undefined) return recycled(bytes, { commit: pending, duplicate: true })
     const entry = pendingPiece(index)
     this.#pending.set(index, entry)
     this.#write(entry, bytes, written)
@@ -331,7 +345,10 @@ export class PieceStore {
 
   /** Start the positional write of a verified piece; on success it waits for a group commit. */
   #write (entry: PendingPiece, bytes: Uint8Array, written: () => void): void {
-    const write = writeFully(this.#data, bytes, pieceOffset(this.manifest, entry.index)).finally(written).then(
+    const write = writeFully(this.#data, bytes, pieceOffset(this.manifest, entry.index)).finally(() => {
+      sharedBufferPool().give(bytes) // ours alone: a private copy, or a buffer its source gave away
+      written()
+    }).then(
       () => {
         if (entry.doomed !== undefined) {
           this.#fail([entry], entry.doomed)
