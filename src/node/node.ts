@@ -20,6 +20,7 @@ import { BandwidthManager, type BandwidthManagerInit } from '../swarm/rate-limit
 import { checkOutputPath } from './output.js'
 import type { P2PNode } from './libp2p.js'
 import { defaultCacheDir } from './paths.js'
+import { VersionGuard } from './versions.js'
 
 /** Background downloads wait longer before falling back to HTTP (Delivery Optimization: 30 s vs 5 s…). */
 export const DEFAULT_BACKGROUND_HTTP_DELAY_MS = 30_000
@@ -112,6 +113,8 @@ export class DoswarmNode {
   #swarm: Swarm | undefined
   readonly #stores = new Map<string, PieceStore>()
   readonly #bandwidth: BandwidthManager
+  /** rollback protection: highest manifest version per publisher and name (THREATS T7) */
+  readonly versions: VersionGuard
   #starting: Promise<void> | undefined
   #stopped = false
 
@@ -121,6 +124,7 @@ export class DoswarmNode {
     if (init.httpDelayMs !== undefined && !(init.httpDelayMs >= 0)) throw new UsageError('httpDelayMs must be ≥ 0')
     if (init.backgroundHttpDelayMs !== undefined && !(init.backgroundHttpDelayMs >= 0)) throw new UsageError('backgroundHttpDelayMs must be ≥ 0')
     this.#bandwidth = new BandwidthManager(init.bandwidth ?? {})
+    this.versions = new VersionGuard(init.stateDir ?? join(this.cacheDir, 'node'))
   }
 
   /** Start the peer (idempotent). */
@@ -214,6 +218,9 @@ export class DoswarmNode {
   async #runJob (job: DownloadJob, input: ManifestInput | Manifest, opts: DownloadOptions): Promise<DownloadResult> {
     const started = performance.now()
     const manifest = await this.#verify(input, opts.trustedKeys, opts.fetch ?? {})
+    // a rolled-back version is refused before any byte is fetched, also for
+    // a Manifest object verified elsewhere (the daemon's jobs)
+    await this.versions.admit(manifest)
     job.setManifest(manifest)
     const out = await checkOutputPath(opts.out)
     await this.start()
