@@ -8,7 +8,6 @@
  */
 import '../polyfill.js'
 import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify, type Identify } from '@libp2p/identify'
 import type { ConnectionGater, Libp2p, PeerDiscovery, PeerId, PeerInfo } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
@@ -21,6 +20,7 @@ import { createLibp2p } from 'libp2p'
 import { PortInUseError, UsageError } from '../errors.js'
 import { groupPsk } from './group.js'
 import { loadOrCreatePeerKey } from './identity.js'
+import { guardedYamux } from './yamux-guard.js'
 
 export { PEER_KEY_FILE, loadOrCreatePeerKey } from './identity.js'
 export { GROUP_SECRET_BYTES, generateGroupSecret, groupSecretKeyFile, parseGroupSecret } from './group.js'
@@ -195,7 +195,11 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
         maxConnections: limits.maxConnections + limits.maxIncomingPendingConnections
       })],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux({
+      // yamux 8.0.1 buffers a whole DATA frame before checking it against the
+      // window; the guard closes the connection on a frame longer than the
+      // window ceiling as soon as its header arrives (R5, yamux-guard.ts)
+      streamMuxers: [guardedYamux({
+        maxDataFrame: limits.maxStreamWindowSize,
         maxInboundStreams: limits.maxInboundStreams,
         maxOutboundStreams: limits.maxOutboundStreams,
         maxEarlyStreams: limits.maxEarlyStreams,
