@@ -20,7 +20,7 @@ import { createLibp2p } from 'libp2p'
 import { PortInUseError, UsageError } from '../errors.js'
 import { groupPsk } from './group.js'
 import { loadOrCreatePeerKey } from './identity.js'
-import { guardedYamux } from './yamux-guard.js'
+import { guardViolation, guardedYamux } from './yamux-guard.js'
 
 export { PEER_KEY_FILE, loadOrCreatePeerKey } from './identity.js'
 export { GROUP_SECRET_BYTES, generateGroupSecret, groupSecretKeyFile, parseGroupSecret } from './group.js'
@@ -40,6 +40,10 @@ export const MDNS_SERVICE_TAG = '_doswarm._udp.local'
 export interface P2PLimits {
   /** connection manager: open connections before pruning starts and inbound ones are refused */
   maxConnections: number
+  /** gater: open connections from one IP address (Sybil identities per host, R1/R9) */
+  maxConnectionsPerIp: number
+  /** yamux guard: streams a peer may open on one connection within 10 s before the connection is closed and the peer banned (R3) */
+  maxStreamOpensPer10s: number
   /** connection manager: new inbound connections per second from one IP address */
   inboundConnectionThreshold: number
   /** connection manager: inbound connections still in the Noise/yamux upgrade */
@@ -75,6 +79,14 @@ export const DEFAULT_LIMITS: Readonly<P2PLimits> = Object.freeze({
   // a LAN swarm rarely needs more than a few dozen peers; 200 keeps FDs and
   // memory bounded and leaves room for a 20-node single-host swarm to full-mesh
   maxConnections: 200,
+  // one LAN host normally runs one node; 32 leaves room for the 20-node
+  // single-host test swarms (all on 127.0.0.1) while one host — or one host's
+  // Sybil identities — can take at most 32 of the 200 slots
+  maxConnectionsPerIp: 32,
+  // an honest node opens one swarm stream per shared content plus identify
+  // and ping; 256 in 10 s leaves room for a daemon sharing a hundred
+  // contents, while a stream flood is ended within a fraction of a second
+  maxStreamOpensPer10s: 256,
   // 2 × a 20-node burst from one address (all test nodes share 127.0.0.1);
   // still a cap for R1: each handshake costs ~14 ms of CPU
   inboundConnectionThreshold: 40,
@@ -120,6 +132,14 @@ export interface P2PNodeInit {
   limits?: Partial<P2PLimits>
   /** connection gater hook: return true to deny a peer (the swarm bans peers through this); a throwing hook denies */
   denyPeer?: (peerId: string) => boolean
+  /** connection gater hook: return true to refuse every connection from an IP address (IP bans); a throwing hook denies */
+  denyAddress?: (ip: string) => boolean
+  /**
+   * Called when the node closed a connection because the peer broke a
+   * transport-level limit (giant yamux frame, stream flood); the node bans
+   * the peer through this.
+   */
+  onAbuse?: (peerId: string, reason: string, ip: string | undefined) => void
   /** where warnings go (failed static-peer dials, …); default: libp2p's debug logger `doswarm:p2p` */
   log?: (message: string) => void
   /** static-peer redial backoff */
@@ -184,6 +204,7 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
   }
 
   let node: P2PNode
+  let nodeRef: P2PNode | undefined
   try {
     node = await createLibp2p({
       privateKey,
@@ -200,6 +221,8 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
       // window ceiling as soon as its header arrives (R5, yamux-guard.ts)
       streamMuxers: [guardedYamux({
         maxDataFrame: limits.maxStreamWindowSize,
+        maxStreamOpens: limits.maxStreamOpensPer10s,
+        windowMs: 10_000,
         maxInboundStreams: limits.maxInboundStreams,
         maxOutboundStreams: limits.maxOutboundStreams,
         maxEarlyStreams: limits.maxEarlyStreams,
@@ -217,7 +240,7 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
         dialTimeout: limits.dialTimeout,
         addressDialTimeout: limits.addressDialTimeout
       },
-      connectionGater: gater(init.denyPeer),
+      connectionGater: gater(init, limits, () => nodeRef),
       ...(psk !== undefined && { connectionProtector: preSharedKey({ psk }) }),
       services: services as any
     }) as unknown as P2PNode
@@ -225,8 +248,16 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
     throw translateStartError(err)
   }
 
+  nodeRef = node
   const stop = new AbortController()
   node.addEventListener('stop', () => { stop.abort() }, { once: true })
+  const onAbuse = init.onAbuse
+  if (onAbuse !== undefined) {
+    node.addEventListener('connection:close', (evt) => {
+      const violation = guardViolation((evt.detail as unknown as { muxer?: unknown }).muxer)
+      if (violation !== undefined) onAbuse(evt.detail.remotePeer.toString(), violation.message, addressIp(evt.detail.remoteAddr))
+    })
+  }
   const logger = node.logger.forComponent('doswarm:p2p')
   extras.set(node, {
     log: log ?? ((m: string) => { logger(m) }),
@@ -432,20 +463,52 @@ export function dialDiscoveredPeers (node: Libp2p<any>, discovery: PeerSource, m
   })
 }
 
-function gater (denyPeer: P2PNodeInit['denyPeer']): ConnectionGater {
-  if (denyPeer === undefined) return {}
+/** The IP address of a multiaddr (`/ip4/…` or `/ip6/…`), or undefined. */
+export function addressIp (addr: Multiaddr): string | undefined {
+  const first = addr.getComponents()[0]
+  return first !== undefined && (first.name === 'ip4' || first.name === 'ip6') ? first.value : undefined
+}
+
+/**
+ * The connection gater: banned peer ids (both directions, `denyPeer`), banned
+ * IP addresses (`denyAddress`, before the handshake), and at most
+ * `maxConnectionsPerIp` open connections from one address — checked when the
+ * socket arrives and again when the connection is upgraded, because many
+ * handshakes from one host may be in flight at once.
+ */
+function gater (init: P2PNodeInit, limits: P2PLimits, node: () => Libp2p<any> | undefined): ConnectionGater {
+  const { denyPeer, denyAddress } = init
   const deny = (peerId: PeerId): boolean => {
+    if (denyPeer === undefined) return false
     try {
       return denyPeer(peerId.toString())
     } catch {
       return true
     }
   }
+  const addressDenied = (ip: string | undefined): boolean => {
+    if (ip === undefined || denyAddress === undefined) return false
+    try {
+      return denyAddress(ip)
+    } catch {
+      return true
+    }
+  }
+  const fromIp = (ip: string): number => (node()?.getConnections() ?? []).filter(c => addressIp(c.remoteAddr) === ip).length
+  const hostFull = (ip: string | undefined): boolean => ip !== undefined && fromIp(ip) >= limits.maxConnectionsPerIp
   return {
     denyDialPeer: deny,
+    denyDialMultiaddr: (addr: Multiaddr) => addressDenied(addressIp(addr)),
+    denyInboundConnection: (maConn) => {
+      const ip = addressIp(maConn.remoteAddr)
+      return addressDenied(ip) || hostFull(ip)
+    },
     denyInboundEncryptedConnection: deny,
     denyOutboundEncryptedConnection: deny,
-    denyInboundUpgradedConnection: deny,
+    denyInboundUpgradedConnection: (peerId, maConn) => {
+      const ip = addressIp(maConn.remoteAddr)
+      return deny(peerId) || addressDenied(ip) || hostFull(ip)
+    },
     denyOutboundUpgradedConnection: deny
   }
 }

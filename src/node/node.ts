@@ -143,6 +143,8 @@ export class DoswarmNode {
       ...(this.init.listen !== undefined ? { listen: this.init.listen } : {}),
       mdns: this.init.mdns ?? true,
       denyPeer: banned,
+      denyAddress: ip => this.#swarm?.isAddressBanned(ip) === true,
+      onAbuse: (peerId, reason, ip) => { this.#swarm?.ban(peerId, reason, ip) },
       ...(this.init.groupSecret !== undefined ? { groupSecret: this.init.groupSecret } : {}),
       ...(this.init.log !== undefined ? { log: this.init.log } : {})
     })

@@ -16,6 +16,13 @@
  * class turns that throw into an abort of the muxer and of the connection.
  * A conforming sender never exceeds it: a frame may not be larger than the
  * stream's receive window, whose ceiling is `maxStreamWindowSize`.
+ *
+ * It also counts the streams the remote opens (frames carrying the SYN flag)
+ * and closes the connection when more than `maxStreamOpens` arrive within
+ * `windowMs` (THREATS R3: yamux and libp2p reset streams over their caps, but
+ * resetting costs us work for every stream the peer opens; the guard ends
+ * the flood). The reason is kept per muxer ({@link guardViolation}) so the
+ * node can ban the peer when the connection closes.
  */
 import { yamux, type YamuxMuxerInit } from '@chainsafe/libp2p-yamux'
 import type { StreamMuxer, StreamMuxerFactory } from '@libp2p/interface'
@@ -25,18 +32,41 @@ import { ProtocolError } from '../errors.js'
 export const YAMUX_HEADER_LENGTH = 12
 /** yamux frame type of a DATA frame, the only one with a body. */
 const TYPE_DATA = 0
+/** yamux frame type WINDOW_UPDATE (may open a stream, like DATA). */
+const TYPE_WINDOW_UPDATE = 1
+/** yamux SYN flag: the frame opens a new stream. */
+const FLAG_SYN = 1
+
+/** Limits of a {@link YamuxFrameGuard}. */
+export interface YamuxGuardLimits {
+  /** longest DATA frame accepted (the receive window ceiling) */
+  maxDataFrame: number
+  /** streams the remote may open within `windowMs` @default Infinity */
+  maxStreamOpens?: number
+  /** @default 10000 */
+  windowMs?: number
+}
 
 /** Follows yamux frame boundaries across chunks and rejects oversized DATA frames. */
 export class YamuxFrameGuard {
   readonly maxDataFrame: number
+  readonly maxStreamOpens: number
+  readonly windowMs: number
   /** body bytes of the current DATA frame still to skip */
   #bodyLeft = 0
   readonly #header = new Uint8Array(YAMUX_HEADER_LENGTH)
   #headerFill = 0
+  #windowStart = 0
+  #opens = 0
+  readonly #now: () => number
 
-  constructor (maxDataFrame: number) {
-    if (!Number.isSafeInteger(maxDataFrame) || maxDataFrame < 1) throw new RangeError('maxDataFrame must be a positive integer')
-    this.maxDataFrame = maxDataFrame
+  constructor (limits: YamuxGuardLimits | number, now: () => number = () => performance.now()) {
+    const l = typeof limits === 'number' ? { maxDataFrame: limits } : limits
+    if (!Number.isSafeInteger(l.maxDataFrame) || l.maxDataFrame < 1) throw new RangeError('maxDataFrame must be a positive integer')
+    this.maxDataFrame = l.maxDataFrame
+    this.maxStreamOpens = l.maxStreamOpens ?? Infinity
+    this.windowMs = l.windowMs ?? 10_000
+    this.#now = now
   }
 
   /** Inspect the next bytes of the connection; throws {@link ProtocolError} on an oversized DATA frame. */
@@ -56,6 +86,7 @@ export class YamuxFrameGuard {
       if (this.#headerFill < YAMUX_HEADER_LENGTH) return
       this.#headerFill = 0
       const h = this.#header
+      if ((h[1] === TYPE_DATA || h[1] === TYPE_WINDOW_UPDATE) && ((h[3] ?? 0) & FLAG_SYN) !== 0) this.#opened()
       if (h[1] !== TYPE_DATA) continue
       // big-endian uint32 without sign overflow
       const length = (h[8] ?? 0) * 2 ** 24 + ((h[9] ?? 0) << 16) + ((h[10] ?? 0) << 8) + (h[11] ?? 0)
@@ -65,6 +96,21 @@ export class YamuxFrameGuard {
       this.#bodyLeft = length
     }
   }
+
+  #opened (): void {
+    const now = this.#now()
+    if (now - this.#windowStart >= this.windowMs) { this.#windowStart = now; this.#opens = 0 }
+    if (++this.#opens > this.maxStreamOpens) {
+      throw new ProtocolError(`peer opened more than ${this.maxStreamOpens} streams within ${this.windowMs} ms; connection closed`)
+    }
+  }
+}
+
+const violations = new WeakMap<object, ProtocolError>()
+
+/** The guard's reason for closing the connection of `muxer` (`connection.muxer`), if it did. */
+export function guardViolation (muxer: unknown): ProtocolError | undefined {
+  return typeof muxer === 'object' && muxer !== null ? violations.get(muxer) : undefined
 }
 
 interface ChunkList { subarray: () => Uint8Array, byteLength: number, [Symbol.iterator]: () => Iterator<Uint8Array> }
@@ -73,8 +119,9 @@ interface ChunkList { subarray: () => Uint8Array, byteLength: number, [Symbol.it
  * `yamux(init)` whose muxers check every DATA frame header with a
  * {@link YamuxFrameGuard} before yamux buffers the frame.
  */
-export function guardedYamux (init: YamuxMuxerInit & { maxDataFrame: number }): () => StreamMuxerFactory {
-  const { maxDataFrame, ...yamuxInit } = init
+export function guardedYamux (init: YamuxMuxerInit & YamuxGuardLimits): () => StreamMuxerFactory {
+  const { maxDataFrame, maxStreamOpens, windowMs, ...yamuxInit } = init
+  const limits: YamuxGuardLimits = { maxDataFrame, ...(maxStreamOpens !== undefined && { maxStreamOpens }), ...(windowMs !== undefined && { windowMs }) }
   const inner = yamux(yamuxInit)
   return () => {
     const factory: StreamMuxerFactory = inner()
@@ -82,12 +129,17 @@ export function guardedYamux (init: YamuxMuxerInit & { maxDataFrame: number }): 
     factory.createStreamMuxer = (maConn): StreamMuxer => {
       const muxer = create(maConn) as StreamMuxer & { onData: (buf: Uint8Array | ChunkList) => void }
       const onData = muxer.onData.bind(muxer)
-      const guard = new YamuxFrameGuard(maxDataFrame)
+      const guard = new YamuxFrameGuard(limits)
       // the muxer base class calls this.onData(evt.data) and aborts the
       // connection when it throws
       muxer.onData = (buf) => {
-        if (buf instanceof Uint8Array) guard.feed(buf)
-        else for (const part of buf) guard.feed(part)
+        try {
+          if (buf instanceof Uint8Array) guard.feed(buf)
+          else for (const part of buf) guard.feed(part)
+        } catch (err) {
+          violations.set(muxer, err as ProtocolError)
+          throw err
+        }
         onData(buf)
       }
       return muxer
