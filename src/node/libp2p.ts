@@ -9,7 +9,7 @@
 import '../polyfill.js'
 import { noise } from '@chainsafe/libp2p-noise'
 import { identify, type Identify } from '@libp2p/identify'
-import type { ConnectionGater, Libp2p, PeerDiscovery, PeerId, PeerInfo } from '@libp2p/interface'
+import type { ConnectionGater, Libp2p, MultiaddrConnection, PeerDiscovery, PeerId, PeerInfo } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping, type Ping } from '@libp2p/ping'
@@ -20,7 +20,7 @@ import { createLibp2p } from 'libp2p'
 import { PortInUseError, UsageError } from '../errors.js'
 import { groupPsk } from './group.js'
 import { loadOrCreatePeerKey } from './identity.js'
-import { guardViolation, guardedYamux } from './yamux-guard.js'
+import { guardedYamux } from './yamux-guard.js'
 
 export { PEER_KEY_FILE, loadOrCreatePeerKey } from './identity.js'
 export { GROUP_SECRET_BYTES, generateGroupSecret, groupSecretKeyFile, parseGroupSecret } from './group.js'
@@ -66,6 +66,12 @@ export interface P2PLimits {
   maxReadBufferLength: number
   /** per stream: bytes queued by send() while the peer does not read, before the stream is reset */
   maxWriteBufferLength: number
+  /** yamux guard: yamux PINGs a peer may send on one connection within 10 s (each costs an encrypted pong) before it is closed and banned (R6) */
+  maxYamuxPingsPer10s: number
+  /** yamux guard: bytes queued on a connection for a peer that does not read before it is closed (R6) */
+  maxConnectionWriteBuffer: number
+  /** yamux guard: the same in queued chunks (a pong is one 30-byte chunk that costs far more memory) (R6) */
+  maxConnectionWriteChunks: number
   /** ms without a byte on a TCP socket before it is closed (yamux keep-alive runs every 30 s) */
   socketInactivityTimeout: number
 }
@@ -114,6 +120,15 @@ export const DEFAULT_LIMITS: Readonly<P2PLimits> = Object.freeze({
   // framing, so one whole-piece send() is accepted; anything queued beyond
   // that (a writer ignoring send() === false / 'drain') resets the stream
   maxWriteBufferLength: 17 * 1024 * 1024,
+  // below yamux, Noise queues without limit; our stream writes wait for
+  // 'drain', so an honest queue holds at most a frame per stream (≤ 128 ×
+  // 64 KiB), while a ping flood against a peer that never reads piles up
+  // tiny pongs (R6)
+  // yamux's own keep-alive pings every 30 s; libp2p's ping service is a
+  // stream protocol, not a yamux PING
+  maxYamuxPingsPer10s: 64,
+  maxConnectionWriteBuffer: 32 * 1024 * 1024,
+  maxConnectionWriteChunks: 65_536,
   socketInactivityTimeout: 120_000
 })
 
@@ -205,6 +220,17 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
 
   let node: P2PNode
   let nodeRef: P2PNode | undefined
+  // who is behind a socket, learned at the Noise handshake, for abuse reports
+  // from the yamux guard (which sees only the stream it runs on)
+  const peerOfSocket = new WeakMap<object, { peerId: string, ip: string | undefined }>()
+  const reportAbuse = (stream: unknown, reason: string): void => {
+    let s = stream as { stream?: unknown } | undefined
+    for (let depth = 0; depth < 4 && typeof s === 'object' && s !== null; depth++) {
+      const who = peerOfSocket.get(s)
+      if (who !== undefined) { init.onAbuse?.(who.peerId, reason, who.ip); return }
+      s = s.stream as { stream?: unknown } | undefined
+    }
+  }
   try {
     node = await createLibp2p({
       privateKey,
@@ -222,7 +248,11 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
       streamMuxers: [guardedYamux({
         maxDataFrame: limits.maxStreamWindowSize,
         maxStreamOpens: limits.maxStreamOpensPer10s,
+        maxPings: limits.maxYamuxPingsPer10s,
         windowMs: 10_000,
+        maxConnectionWriteBuffer: limits.maxConnectionWriteBuffer,
+        maxConnectionWriteChunks: limits.maxConnectionWriteChunks,
+        onViolation: (stream, err) => { reportAbuse(stream, err.message) },
         maxInboundStreams: limits.maxInboundStreams,
         maxOutboundStreams: limits.maxOutboundStreams,
         maxEarlyStreams: limits.maxEarlyStreams,
@@ -240,7 +270,7 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
         dialTimeout: limits.dialTimeout,
         addressDialTimeout: limits.addressDialTimeout
       },
-      connectionGater: gater(init, limits, () => nodeRef),
+      connectionGater: gater(init, limits, () => nodeRef, (maConn, peerId) => { peerOfSocket.set(maConn, { peerId: peerId.toString(), ip: addressIp(maConn.remoteAddr) }) }),
       ...(psk !== undefined && { connectionProtector: preSharedKey({ psk }) }),
       services: services as any
     }) as unknown as P2PNode
@@ -251,13 +281,7 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
   nodeRef = node
   const stop = new AbortController()
   node.addEventListener('stop', () => { stop.abort() }, { once: true })
-  const onAbuse = init.onAbuse
-  if (onAbuse !== undefined) {
-    node.addEventListener('connection:close', (evt) => {
-      const violation = guardViolation((evt.detail as unknown as { muxer?: unknown }).muxer)
-      if (violation !== undefined) onAbuse(evt.detail.remotePeer.toString(), violation.message, addressIp(evt.detail.remoteAddr))
-    })
-  }
+
   const logger = node.logger.forComponent('doswarm:p2p')
   extras.set(node, {
     log: log ?? ((m: string) => { logger(m) }),
@@ -476,7 +500,7 @@ export function addressIp (addr: Multiaddr): string | undefined {
  * socket arrives and again when the connection is upgraded, because many
  * handshakes from one host may be in flight at once.
  */
-function gater (init: P2PNodeInit, limits: P2PLimits, node: () => Libp2p<any> | undefined): ConnectionGater {
+function gater (init: P2PNodeInit, limits: P2PLimits, node: () => Libp2p<any> | undefined, encrypted: (maConn: MultiaddrConnection, peerId: PeerId) => void): ConnectionGater {
   const { denyPeer, denyAddress } = init
   const deny = (peerId: PeerId): boolean => {
     if (denyPeer === undefined) return false
@@ -503,8 +527,8 @@ function gater (init: P2PNodeInit, limits: P2PLimits, node: () => Libp2p<any> | 
       const ip = addressIp(maConn.remoteAddr)
       return addressDenied(ip) || hostFull(ip)
     },
-    denyInboundEncryptedConnection: deny,
-    denyOutboundEncryptedConnection: deny,
+    denyInboundEncryptedConnection: (peerId, maConn) => { encrypted(maConn, peerId); return deny(peerId) },
+    denyOutboundEncryptedConnection: (peerId, maConn) => { encrypted(maConn, peerId); return deny(peerId) },
     denyInboundUpgradedConnection: (peerId, maConn) => {
       const ip = addressIp(maConn.remoteAddr)
       return deny(peerId) || addressDenied(ip) || hostFull(ip)

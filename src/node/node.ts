@@ -18,7 +18,7 @@ import { loadManifestBytes, type ManifestFetchOptions, type ManifestInput } from
 import type { Swarm } from '../swarm/swarm.js'
 import { BandwidthManager, type BandwidthManagerInit } from '../swarm/rate-limit.js'
 import { checkOutputPath } from './output.js'
-import type { P2PNode } from './libp2p.js'
+import type { P2PLimits, P2PNode } from './libp2p.js'
 import { defaultCacheDir } from './paths.js'
 import { VersionGuard } from './versions.js'
 
@@ -49,6 +49,8 @@ export interface NodeInit {
   minFileSizeToPeer?: number
   /** bandwidth caps in bytes/s (0 = unlimited); background downloads yield to foreground ones */
   bandwidth?: BandwidthManagerInit
+  /** libp2p resource limits (connections, per-IP cap, handshake timeout, yamux buffers); defaults in DEFAULT_LIMITS (docs/SECURITY.md) */
+  limits?: Partial<P2PLimits>
   /** group mode: only peers holding this 32-byte secret can connect (libp2p private network) */
   groupSecret?: Uint8Array
   /** ms after start during which no HTTP fetch starts while peers may still connect. @default 1000 */
@@ -143,6 +145,7 @@ export class DoswarmNode {
       ...(this.init.listen !== undefined ? { listen: this.init.listen } : {}),
       mdns: this.init.mdns ?? true,
       denyPeer: banned,
+      ...(this.init.limits !== undefined ? { limits: this.init.limits } : {}),
       denyAddress: ip => this.#swarm?.isAddressBanned(ip) === true,
       onAbuse: (peerId, reason, ip) => { this.#swarm?.ban(peerId, reason, ip) },
       ...(this.init.groupSecret !== undefined ? { groupSecret: this.init.groupSecret } : {}),

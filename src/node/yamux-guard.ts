@@ -23,6 +23,20 @@
  * resetting costs us work for every stream the peer opens; the guard ends
  * the flood). The reason is kept per muxer ({@link guardViolation}) so the
  * node can ban the peer when the connection closes.
+ *
+ * yamux PINGs are counted the same way: each one costs us an encrypted pong
+ * (~5000 Noise encryptions for one 60 KB write of the attacker), so more than
+ * `maxPings` within `windowMs` closes the connection (R6).
+ *
+ * Last, it bounds what the connection queues for a peer that does not read
+ * (THREATS R6). yamux answers every PING with a pong and writes it without
+ * waiting for 'drain', and the Noise channel below it has no write-buffer
+ * limit: a peer that sends pings and never reads grew a victim's RSS by
+ * ~250 MiB in 20 s (bench/security.ts). After each batch of input the guard
+ * checks the connection's write queue and closes the connection when it
+ * holds more than `maxConnectionWriteBuffer` bytes or
+ * `maxConnectionWriteChunks` chunks. Our own stream data respects 'drain', so
+ * an honest connection's queue stays far below both.
  */
 import { yamux, type YamuxMuxerInit } from '@chainsafe/libp2p-yamux'
 import type { StreamMuxer, StreamMuxerFactory } from '@libp2p/interface'
@@ -34,7 +48,9 @@ export const YAMUX_HEADER_LENGTH = 12
 const TYPE_DATA = 0
 /** yamux frame type WINDOW_UPDATE (may open a stream, like DATA). */
 const TYPE_WINDOW_UPDATE = 1
-/** yamux SYN flag: the frame opens a new stream. */
+/** yamux frame type PING. */
+const TYPE_PING = 2
+/** yamux SYN flag: the frame opens a new stream (or, on a PING, asks for a pong). */
 const FLAG_SYN = 1
 
 /** Limits of a {@link YamuxFrameGuard}. */
@@ -43,14 +59,24 @@ export interface YamuxGuardLimits {
   maxDataFrame: number
   /** streams the remote may open within `windowMs` @default Infinity */
   maxStreamOpens?: number
+  /** yamux PINGs (each costs us an encrypted pong) the remote may send within `windowMs` @default Infinity */
+  maxPings?: number
   /** @default 10000 */
   windowMs?: number
+  /**
+   * bytes queued on the connection (below yamux) while the peer does not
+   * read, checked whenever the peer sends something @default Infinity
+   */
+  maxConnectionWriteBuffer?: number
+  /** the same, counted in queued chunks (each tiny pong is one) @default Infinity */
+  maxConnectionWriteChunks?: number
 }
 
 /** Follows yamux frame boundaries across chunks and rejects oversized DATA frames. */
 export class YamuxFrameGuard {
   readonly maxDataFrame: number
   readonly maxStreamOpens: number
+  readonly maxPings: number
   readonly windowMs: number
   /** body bytes of the current DATA frame still to skip */
   #bodyLeft = 0
@@ -58,6 +84,7 @@ export class YamuxFrameGuard {
   #headerFill = 0
   #windowStart = 0
   #opens = 0
+  #pings = 0
   readonly #now: () => number
 
   constructor (limits: YamuxGuardLimits | number, now: () => number = () => performance.now()) {
@@ -65,6 +92,7 @@ export class YamuxFrameGuard {
     if (!Number.isSafeInteger(l.maxDataFrame) || l.maxDataFrame < 1) throw new RangeError('maxDataFrame must be a positive integer')
     this.maxDataFrame = l.maxDataFrame
     this.maxStreamOpens = l.maxStreamOpens ?? Infinity
+    this.maxPings = l.maxPings ?? Infinity
     this.windowMs = l.windowMs ?? 10_000
     this.#now = now
   }
@@ -86,7 +114,9 @@ export class YamuxFrameGuard {
       if (this.#headerFill < YAMUX_HEADER_LENGTH) return
       this.#headerFill = 0
       const h = this.#header
-      if ((h[1] === TYPE_DATA || h[1] === TYPE_WINDOW_UPDATE) && ((h[3] ?? 0) & FLAG_SYN) !== 0) this.#opened()
+      const syn = ((h[3] ?? 0) & FLAG_SYN) !== 0
+      if ((h[1] === TYPE_DATA || h[1] === TYPE_WINDOW_UPDATE) && syn) this.#count('opens')
+      if (h[1] === TYPE_PING && syn) this.#count('pings')
       if (h[1] !== TYPE_DATA) continue
       // big-endian uint32 without sign overflow
       const length = (h[8] ?? 0) * 2 ** 24 + ((h[9] ?? 0) << 16) + ((h[10] ?? 0) << 8) + (h[11] ?? 0)
@@ -97,11 +127,14 @@ export class YamuxFrameGuard {
     }
   }
 
-  #opened (): void {
+  #count (what: 'opens' | 'pings'): void {
     const now = this.#now()
-    if (now - this.#windowStart >= this.windowMs) { this.#windowStart = now; this.#opens = 0 }
-    if (++this.#opens > this.maxStreamOpens) {
+    if (now - this.#windowStart >= this.windowMs) { this.#windowStart = now; this.#opens = 0; this.#pings = 0 }
+    if (what === 'opens' && ++this.#opens > this.maxStreamOpens) {
       throw new ProtocolError(`peer opened more than ${this.maxStreamOpens} streams within ${this.windowMs} ms; connection closed`)
+    }
+    if (what === 'pings' && ++this.#pings > this.maxPings) {
+      throw new ProtocolError(`peer sent more than ${this.maxPings} yamux pings within ${this.windowMs} ms; connection closed`)
     }
   }
 }
@@ -119,8 +152,13 @@ interface ChunkList { subarray: () => Uint8Array, byteLength: number, [Symbol.it
  * `yamux(init)` whose muxers check every DATA frame header with a
  * {@link YamuxFrameGuard} before yamux buffers the frame.
  */
-export function guardedYamux (init: YamuxMuxerInit & YamuxGuardLimits): () => StreamMuxerFactory {
-  const { maxDataFrame, maxStreamOpens, windowMs, ...yamuxInit } = init
+export function guardedYamux (init: YamuxMuxerInit & YamuxGuardLimits & {
+  /** called once per connection the guard closes, with the stream yamux ran on (Noise's, wrapping the socket's) */
+  onViolation?: (stream: unknown, err: ProtocolError) => void
+}): () => StreamMuxerFactory {
+  const { maxDataFrame, maxStreamOpens, windowMs, maxConnectionWriteBuffer, maxConnectionWriteChunks, onViolation, ...yamuxInit } = init
+  const maxQueued = maxConnectionWriteBuffer ?? Infinity
+  const maxChunks = maxConnectionWriteChunks ?? Infinity
   const limits: YamuxGuardLimits = { maxDataFrame, ...(maxStreamOpens !== undefined && { maxStreamOpens }), ...(windowMs !== undefined && { windowMs }) }
   const inner = yamux(yamuxInit)
   return () => {
@@ -130,6 +168,11 @@ export function guardedYamux (init: YamuxMuxerInit & YamuxGuardLimits): () => St
       const muxer = create(maConn) as StreamMuxer & { onData: (buf: Uint8Array | ChunkList) => void }
       const onData = muxer.onData.bind(muxer)
       const guard = new YamuxFrameGuard(limits)
+      const report = (err: ProtocolError): void => {
+        if (violations.has(muxer)) return
+        violations.set(muxer, err)
+        try { onViolation?.(maConn, err) } catch {}
+      }
       // the muxer base class calls this.onData(evt.data) and aborts the
       // connection when it throws
       muxer.onData = (buf) => {
@@ -137,10 +180,17 @@ export function guardedYamux (init: YamuxMuxerInit & YamuxGuardLimits): () => St
           if (buf instanceof Uint8Array) guard.feed(buf)
           else for (const part of buf) guard.feed(part)
         } catch (err) {
-          violations.set(muxer, err as ProtocolError)
+          report(err as ProtocolError)
           throw err
         }
         onData(buf)
+        // the replies (pongs, window updates) this input caused are queued now
+        const queue = (maConn as unknown as { writeBuffer?: { byteLength: number, bufs?: unknown[] } }).writeBuffer
+        if (queue !== undefined && (queue.byteLength > maxQueued || (queue.bufs?.length ?? 0) > maxChunks)) {
+          const err = new ProtocolError(`peer does not read: ${queue.byteLength} bytes in ${queue.bufs?.length ?? 0} chunks queued on the connection; connection closed`)
+          report(err)
+          throw err
+        }
       }
       return muxer
     }

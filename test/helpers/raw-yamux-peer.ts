@@ -20,7 +20,7 @@ import { createLibp2p } from 'libp2p'
 export interface RawYamuxPeer {
   node: Libp2p
   /** Dial `addr`; resolves with the connection and a raw writer below yamux. */
-  connect: (addr: string) => Promise<RawConnection>
+  connect: (addr: string, opts?: { force?: boolean }) => Promise<RawConnection>
   stop: () => Promise<void>
 }
 
@@ -32,6 +32,8 @@ export interface RawConnection {
   drained: () => Promise<void>
   /** true once the connection is closed (by either side) */
   closed: () => boolean
+  /** Stop reading from the connection (the socket is paused: a peer that never reads). */
+  pause: () => void
 }
 
 /** yamux header: version 0, type, flags, stream id, length (big-endian). */
@@ -50,7 +52,7 @@ export const YAMUX_PING = 2
 export const YAMUX_FLAG_SYN = 1
 
 /** Start an attacker node on 127.0.0.1 (mDNS off, no services). */
-export async function startRawYamuxPeer (opts: { yamuxFactory?: () => StreamMuxerFactory } = {}): Promise<RawYamuxPeer> {
+export async function startRawYamuxPeer (opts: { yamuxFactory?: () => StreamMuxerFactory, localAddress?: string } = {}): Promise<RawYamuxPeer> {
   const captured = new WeakMap<object, any>()
   const inner = opts.yamuxFactory ?? yamux()
   const capturing = (): StreamMuxerFactory => {
@@ -64,15 +66,17 @@ export async function startRawYamuxPeer (opts: { yamuxFactory?: () => StreamMuxe
     return factory
   }
   const node = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
+    // an attacker needs no listener; with localAddress its dials come from another loopback address (another "host")
+    addresses: { listen: opts.localAddress === undefined ? ['/ip4/127.0.0.1/tcp/0'] : [] },
+    transports: [tcp(opts.localAddress === undefined ? {} : { dialOpts: { localAddress: opts.localAddress } as any })],
+    connectionManager: { maxConnections: 1000, maxParallelDials: 200 },
     connectionEncrypters: [noise()],
     streamMuxers: [capturing]
   })
   return {
     node,
-    connect: async (addr) => {
-      const connection = await node.dial(multiaddr(addr), { signal: AbortSignal.timeout(10_000) })
+    connect: async (addr, o = {}) => {
+      const connection = await node.dial(multiaddr(addr), { signal: AbortSignal.timeout(10_000), ...(o.force === true && { force: true }) })
       const maConn = captured.get((connection as unknown as { muxer: object }).muxer)
       if (maConn === undefined) throw new Error('no message stream captured for this connection')
       return {
@@ -87,7 +91,8 @@ export async function startRawYamuxPeer (opts: { yamuxFactory?: () => StreamMuxe
             const poll = setInterval(() => { if (connection.status !== 'open') done() }, 50)
           })
         },
-        closed: () => connection.status !== 'open'
+        closed: () => connection.status !== 'open',
+        pause: () => { maConn.pause() }
       }
     },
     stop: async () => { await node.stop() }
