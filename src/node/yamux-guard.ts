@@ -149,17 +149,18 @@ export function guardViolation (muxer: unknown): ProtocolError | undefined {
 interface ChunkList { subarray: () => Uint8Array, byteLength: number, [Symbol.iterator]: () => Iterator<Uint8Array> }
 
 /**
- * `yamux(init)` whose muxers check every DATA frame header with a
- * {@link YamuxFrameGuard} before yamux buffers the frame.
+ * `yamux(init)` whose muxers run every input chunk through a
+ * {@link YamuxFrameGuard} before yamux sees it, and check the connection's
+ * write queue after yamux handled it.
  */
 export function guardedYamux (init: YamuxMuxerInit & YamuxGuardLimits & {
   /** called once per connection the guard closes, with the stream yamux ran on (Noise's, wrapping the socket's) */
   onViolation?: (stream: unknown, err: ProtocolError) => void
 }): () => StreamMuxerFactory {
-  const { maxDataFrame, maxStreamOpens, windowMs, maxConnectionWriteBuffer, maxConnectionWriteChunks, onViolation, ...yamuxInit } = init
+  const { maxDataFrame, maxStreamOpens, maxPings, windowMs, maxConnectionWriteBuffer, maxConnectionWriteChunks, onViolation, ...yamuxInit } = init
   const maxQueued = maxConnectionWriteBuffer ?? Infinity
   const maxChunks = maxConnectionWriteChunks ?? Infinity
-  const limits: YamuxGuardLimits = { maxDataFrame, ...(maxStreamOpens !== undefined && { maxStreamOpens }), ...(windowMs !== undefined && { windowMs }) }
+  const limits: YamuxGuardLimits = { maxDataFrame, ...(maxStreamOpens !== undefined && { maxStreamOpens }), ...(maxPings !== undefined && { maxPings }), ...(windowMs !== undefined && { windowMs }) }
   const inner = yamux(yamuxInit)
   return () => {
     const factory: StreamMuxerFactory = inner()

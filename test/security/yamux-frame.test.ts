@@ -94,3 +94,21 @@ test('YamuxFrameGuard follows frame boundaries across any split and rejects only
   assert.throws(() => { guard.feed(giant.subarray(11)) }, ProtocolError)
   assert.throws(() => new YamuxFrameGuard(0), RangeError)
 })
+
+test('YamuxFrameGuard counts stream opens and pings per window', () => {
+  let now = 0
+  const guard = new YamuxFrameGuard({ maxDataFrame: 1024, maxStreamOpens: 3, maxPings: 2, windowMs: 1000 }, () => now)
+  const syn = (type: number, id: number): Uint8Array => yamuxHeader(type, YAMUX_FLAG_SYN, id, 0)
+  for (const id of [1, 3, 5]) guard.feed(syn(1, id))
+  guard.feed(yamuxHeader(2, 0x2, 0, 7)) // a pong (ACK) is not counted
+  guard.feed(syn(2, 0))
+  guard.feed(syn(2, 0))
+  now = 1000 // a new window
+  for (const id of [7, 9, 11]) guard.feed(syn(1, id))
+  guard.feed(syn(2, 0))
+  guard.feed(syn(2, 0))
+  assert.throws(() => { guard.feed(syn(2, 0)) }, /more than 2 yamux pings/)
+  const other = new YamuxFrameGuard({ maxDataFrame: 1024, maxStreamOpens: 1 }, () => 0)
+  other.feed(syn(YAMUX_DATA, 1))
+  assert.throws(() => { other.feed(syn(YAMUX_DATA, 3)) }, /more than 1 streams/)
+})
