@@ -15,15 +15,13 @@
  *
  * The regular suite runs a shorter loop (test/store/crash.test.ts, ≥ 20 kills).
  */
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { PieceStore } from '../src/store/index.js'
 import { decodeState } from '../src/store/state-codec.js'
 import { content, makeManifest, piece, sha256 } from '../test/store/fixture.js'
+import { runKilledWriter } from '../test/store/kill-writer.js'
 import { cliArgs } from './lib/args.js'
 
 const args = cliArgs('node dist/bench/kill-loop.js [--kills N]\nkill -9 loop with a full audit of the persisted state after every round.', {
@@ -31,38 +29,9 @@ const args = cliArgs('node dist/bench/kill-loop.js [--kills N]\nkill -9 loop wit
   pieces: { type: 'string', default: '96', help: 'pieces of the test file' },
   'piece-size': { type: 'string', default: '16384', help: 'piece size in bytes' }
 })
-const WRITER = fileURLToPath(new URL('../test/store/fixtures/writer.js', import.meta.url))
 const minKills = args.num('kills')
 const P = args.num('piece-size')
 const PIECES = args.num('pieces')
-
-interface Run { killed: boolean, durable: number[] }
-
-async function runWriter (argv: string[]): Promise<Run> {
-  const child = spawn(process.execPath, [WRITER, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const kill = (): void => { child.kill('SIGKILL') }
-  // mostly while pieces are put, sometimes during open / re-verification
-  if (Math.random() < 0.25) timer = setTimeout(kill, 30 + Math.random() * 80)
-  child.stdout.setEncoding('utf8')
-  child.stderr.setEncoding('utf8')
-  child.stdout.on('data', (chunk: string) => {
-    if (timer === undefined && (stdout + chunk).includes('ready')) timer = setTimeout(kill, Math.random() * 60)
-    stdout += chunk
-  })
-  child.stderr.on('data', (chunk: string) => { stderr += chunk })
-  const [code, signal] = await once(child, 'close') as [number | null, NodeJS.Signals | null]
-  clearTimeout(timer)
-  const killed = signal === 'SIGKILL'
-  if (!killed && code !== 0) throw new Error(`writer failed: ${stderr}`)
-  const durable: number[] = []
-  for (const line of stdout.split('\n').slice(0, -1)) {
-    if (line.startsWith('durable ')) durable.push(...line.slice(8).split(',').map(Number))
-  }
-  return { killed, durable }
-}
 
 const root = await mkdtemp(join(tmpdir(), 'doswarm-kill-loop-'))
 const problems: string[] = []
@@ -89,7 +58,7 @@ try {
     let complete = false
     while (!complete && kills < minKills + 1000) {
       rounds++
-      const run = await runWriter([cacheDir, source, out, String(P)])
+      const run = await runKilledWriter([cacheDir, source, out, String(P)], 60)
       if (run.killed) kills++
       for (const i of run.durable) announced.add(i)
       const stateBytes = await readFile(join(dir, 'state')).catch(() => undefined)
