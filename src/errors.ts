@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'MANIFEST_EXPIRED'
   | 'MANIFEST_UNSUPPORTED'
   | 'MANIFEST_TOO_LARGE'
+  | 'MANIFEST_ROLLBACK'
   | 'KEY_INVALID'
   | 'USAGE'
   | 'PIECE_UNAVAILABLE'
@@ -62,6 +63,13 @@ export class ManifestUnsupportedError extends DoswarmError {
 /** The manifest is larger than the cap; it was not parsed. */
 export class ManifestTooLargeError extends DoswarmError {
   constructor (message: string) { super('MANIFEST_TOO_LARGE', message) }
+}
+/**
+ * The manifest is validly signed but older than a version of the same content
+ * name from the same publisher that this node already accepted (THREATS T7).
+ */
+export class ManifestRollbackError extends DoswarmError {
+  constructor (message: string) { super('MANIFEST_ROLLBACK', message) }
 }
 /** A key file or public-key string could not be read or parsed. */
 export class KeyInvalidError extends DoswarmError {

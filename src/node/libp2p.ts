@@ -8,9 +8,8 @@
  */
 import '../polyfill.js'
 import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify, type Identify } from '@libp2p/identify'
-import type { ConnectionGater, Libp2p, PeerDiscovery, PeerId, PeerInfo } from '@libp2p/interface'
+import type { ConnectionGater, Libp2p, MultiaddrConnection, PeerDiscovery, PeerId, PeerInfo } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping, type Ping } from '@libp2p/ping'
@@ -21,6 +20,7 @@ import { createLibp2p } from 'libp2p'
 import { PortInUseError, UsageError } from '../errors.js'
 import { groupPsk } from './group.js'
 import { loadOrCreatePeerKey } from './identity.js'
+import { guardedYamux } from './yamux-guard.js'
 
 export { PEER_KEY_FILE, loadOrCreatePeerKey } from './identity.js'
 export { GROUP_SECRET_BYTES, generateGroupSecret, groupSecretKeyFile, parseGroupSecret } from './group.js'
@@ -40,6 +40,10 @@ export const MDNS_SERVICE_TAG = '_doswarm._udp.local'
 export interface P2PLimits {
   /** connection manager: open connections before pruning starts and inbound ones are refused */
   maxConnections: number
+  /** gater: open connections from one IP address (Sybil identities per host, R1/R9) */
+  maxConnectionsPerIp: number
+  /** yamux guard: streams a peer may open on one connection within 10 s before the connection is closed and the peer banned (R3) */
+  maxStreamOpensPer10s: number
   /** connection manager: new inbound connections per second from one IP address */
   inboundConnectionThreshold: number
   /** connection manager: inbound connections still in the Noise/yamux upgrade */
@@ -62,6 +66,12 @@ export interface P2PLimits {
   maxReadBufferLength: number
   /** per stream: bytes queued by send() while the peer does not read, before the stream is reset */
   maxWriteBufferLength: number
+  /** yamux guard: yamux PINGs a peer may send on one connection within 10 s (each costs an encrypted pong) before it is closed and banned (R6) */
+  maxYamuxPingsPer10s: number
+  /** yamux guard: bytes queued on a connection for a peer that does not read before it is closed (R6) */
+  maxConnectionWriteBuffer: number
+  /** yamux guard: the same in queued chunks (a pong is one 30-byte chunk that costs far more memory) (R6) */
+  maxConnectionWriteChunks: number
   /** ms without a byte on a TCP socket before it is closed (yamux keep-alive runs every 30 s) */
   socketInactivityTimeout: number
 }
@@ -75,6 +85,14 @@ export const DEFAULT_LIMITS: Readonly<P2PLimits> = Object.freeze({
   // a LAN swarm rarely needs more than a few dozen peers; 200 keeps FDs and
   // memory bounded and leaves room for a 20-node single-host swarm to full-mesh
   maxConnections: 200,
+  // one LAN host normally runs one node; 32 leaves room for the 20-node
+  // single-host test swarms (all on 127.0.0.1) while one host — or one host's
+  // Sybil identities — can take at most 32 of the 200 slots
+  maxConnectionsPerIp: 32,
+  // an honest node opens one swarm stream per shared content plus identify
+  // and ping; 256 in 10 s leaves room for a daemon sharing a hundred
+  // contents, while a stream flood is ended within a fraction of a second
+  maxStreamOpensPer10s: 256,
   // 2 × a 20-node burst from one address (all test nodes share 127.0.0.1);
   // still a cap for R1: each handshake costs ~14 ms of CPU
   inboundConnectionThreshold: 40,
@@ -102,6 +120,15 @@ export const DEFAULT_LIMITS: Readonly<P2PLimits> = Object.freeze({
   // framing, so one whole-piece send() is accepted; anything queued beyond
   // that (a writer ignoring send() === false / 'drain') resets the stream
   maxWriteBufferLength: 17 * 1024 * 1024,
+  // below yamux, Noise queues without limit; our stream writes wait for
+  // 'drain', so an honest queue holds at most a frame per stream (≤ 128 ×
+  // 64 KiB), while a ping flood against a peer that never reads piles up
+  // tiny pongs (R6)
+  // yamux's own keep-alive pings every 30 s; libp2p's ping service is a
+  // stream protocol, not a yamux PING
+  maxYamuxPingsPer10s: 64,
+  maxConnectionWriteBuffer: 32 * 1024 * 1024,
+  maxConnectionWriteChunks: 65_536,
   socketInactivityTimeout: 120_000
 })
 
@@ -120,6 +147,14 @@ export interface P2PNodeInit {
   limits?: Partial<P2PLimits>
   /** connection gater hook: return true to deny a peer (the swarm bans peers through this); a throwing hook denies */
   denyPeer?: (peerId: string) => boolean
+  /** connection gater hook: return true to refuse every connection from an IP address (IP bans); a throwing hook denies */
+  denyAddress?: (ip: string) => boolean
+  /**
+   * Called when the node closed a connection because the peer broke a
+   * transport-level limit (giant yamux frame, stream flood); the node bans
+   * the peer through this.
+   */
+  onAbuse?: (peerId: string, reason: string, ip: string | undefined) => void
   /** where warnings go (failed static-peer dials, …); default: libp2p's debug logger `doswarm:p2p` */
   log?: (message: string) => void
   /** static-peer redial backoff */
@@ -184,6 +219,18 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
   }
 
   let node: P2PNode
+  let nodeRef: P2PNode | undefined
+  // who is behind a socket, learned at the Noise handshake, for abuse reports
+  // from the yamux guard (which sees only the stream it runs on)
+  const peerOfSocket = new WeakMap<object, { peerId: string, ip: string | undefined }>()
+  const reportAbuse = (stream: unknown, reason: string): void => {
+    let s = stream as { stream?: unknown } | undefined
+    for (let depth = 0; depth < 4 && typeof s === 'object' && s !== null; depth++) {
+      const who = peerOfSocket.get(s)
+      if (who !== undefined) { init.onAbuse?.(who.peerId, reason, who.ip); return }
+      s = s.stream as { stream?: unknown } | undefined
+    }
+  }
   try {
     node = await createLibp2p({
       privateKey,
@@ -195,7 +242,17 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
         maxConnections: limits.maxConnections + limits.maxIncomingPendingConnections
       })],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux({
+      // yamux 8.0.1 buffers a whole DATA frame before checking it against the
+      // window; the guard closes the connection on a frame longer than the
+      // window ceiling as soon as its header arrives (R5, yamux-guard.ts)
+      streamMuxers: [guardedYamux({
+        maxDataFrame: limits.maxStreamWindowSize,
+        maxStreamOpens: limits.maxStreamOpensPer10s,
+        maxPings: limits.maxYamuxPingsPer10s,
+        windowMs: 10_000,
+        maxConnectionWriteBuffer: limits.maxConnectionWriteBuffer,
+        maxConnectionWriteChunks: limits.maxConnectionWriteChunks,
+        onViolation: (stream, err) => { reportAbuse(stream, err.message) },
         maxInboundStreams: limits.maxInboundStreams,
         maxOutboundStreams: limits.maxOutboundStreams,
         maxEarlyStreams: limits.maxEarlyStreams,
@@ -213,7 +270,7 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
         dialTimeout: limits.dialTimeout,
         addressDialTimeout: limits.addressDialTimeout
       },
-      connectionGater: gater(init.denyPeer),
+      connectionGater: gater(init, limits, () => nodeRef, (maConn, peerId) => { peerOfSocket.set(maConn, { peerId: peerId.toString(), ip: addressIp(maConn.remoteAddr) }) }),
       ...(psk !== undefined && { connectionProtector: preSharedKey({ psk }) }),
       services: services as any
     }) as unknown as P2PNode
@@ -221,8 +278,10 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
     throw translateStartError(err)
   }
 
+  nodeRef = node
   const stop = new AbortController()
   node.addEventListener('stop', () => { stop.abort() }, { once: true })
+
   const logger = node.logger.forComponent('doswarm:p2p')
   extras.set(node, {
     log: log ?? ((m: string) => { logger(m) }),
@@ -428,20 +487,52 @@ export function dialDiscoveredPeers (node: Libp2p<any>, discovery: PeerSource, m
   })
 }
 
-function gater (denyPeer: P2PNodeInit['denyPeer']): ConnectionGater {
-  if (denyPeer === undefined) return {}
+/** The IP address of a multiaddr (`/ip4/…` or `/ip6/…`), or undefined. */
+export function addressIp (addr: Multiaddr): string | undefined {
+  const first = addr.getComponents()[0]
+  return first !== undefined && (first.name === 'ip4' || first.name === 'ip6') ? first.value : undefined
+}
+
+/**
+ * The connection gater: banned peer ids (both directions, `denyPeer`), banned
+ * IP addresses (`denyAddress`, before the handshake), and at most
+ * `maxConnectionsPerIp` open connections from one address — checked when the
+ * socket arrives and again when the connection is upgraded, because many
+ * handshakes from one host may be in flight at once.
+ */
+function gater (init: P2PNodeInit, limits: P2PLimits, node: () => Libp2p<any> | undefined, encrypted: (maConn: MultiaddrConnection, peerId: PeerId) => void): ConnectionGater {
+  const { denyPeer, denyAddress } = init
   const deny = (peerId: PeerId): boolean => {
+    if (denyPeer === undefined) return false
     try {
       return denyPeer(peerId.toString())
     } catch {
       return true
     }
   }
+  const addressDenied = (ip: string | undefined): boolean => {
+    if (ip === undefined || denyAddress === undefined) return false
+    try {
+      return denyAddress(ip)
+    } catch {
+      return true
+    }
+  }
+  const fromIp = (ip: string): number => (node()?.getConnections() ?? []).filter(c => addressIp(c.remoteAddr) === ip).length
+  const hostFull = (ip: string | undefined): boolean => ip !== undefined && fromIp(ip) >= limits.maxConnectionsPerIp
   return {
     denyDialPeer: deny,
-    denyInboundEncryptedConnection: deny,
-    denyOutboundEncryptedConnection: deny,
-    denyInboundUpgradedConnection: deny,
+    denyDialMultiaddr: (addr: Multiaddr) => addressDenied(addressIp(addr)),
+    denyInboundConnection: (maConn) => {
+      const ip = addressIp(maConn.remoteAddr)
+      return addressDenied(ip) || hostFull(ip)
+    },
+    denyInboundEncryptedConnection: (peerId, maConn) => { encrypted(maConn, peerId); return deny(peerId) },
+    denyOutboundEncryptedConnection: (peerId, maConn) => { encrypted(maConn, peerId); return deny(peerId) },
+    denyInboundUpgradedConnection: (peerId, maConn) => {
+      const ip = addressIp(maConn.remoteAddr)
+      return deny(peerId) || addressDenied(ip) || hostFull(ip)
+    },
     denyOutboundUpgradedConnection: deny
   }
 }

@@ -18,8 +18,9 @@ import { loadManifestBytes, type ManifestFetchOptions, type ManifestInput } from
 import type { Swarm } from '../swarm/swarm.js'
 import { BandwidthManager, type BandwidthManagerInit } from '../swarm/rate-limit.js'
 import { checkOutputPath } from './output.js'
-import type { P2PNode } from './libp2p.js'
+import type { P2PLimits, P2PNode } from './libp2p.js'
 import { defaultCacheDir } from './paths.js'
+import { VersionGuard } from './versions.js'
 
 /** Background downloads wait longer before falling back to HTTP (Delivery Optimization: 30 s vs 5 s…). */
 export const DEFAULT_BACKGROUND_HTTP_DELAY_MS = 30_000
@@ -48,6 +49,8 @@ export interface NodeInit {
   minFileSizeToPeer?: number
   /** bandwidth caps in bytes/s (0 = unlimited); background downloads yield to foreground ones */
   bandwidth?: BandwidthManagerInit
+  /** libp2p resource limits (connections, per-IP cap, handshake timeout, yamux buffers); defaults in DEFAULT_LIMITS (docs/SECURITY.md) */
+  limits?: Partial<P2PLimits>
   /** group mode: only peers holding this 32-byte secret can connect (libp2p private network) */
   groupSecret?: Uint8Array
   /** ms after start during which no HTTP fetch starts while peers may still connect. @default 1000 */
@@ -112,6 +115,8 @@ export class DoswarmNode {
   #swarm: Swarm | undefined
   readonly #stores = new Map<string, PieceStore>()
   readonly #bandwidth: BandwidthManager
+  /** rollback protection: highest manifest version per publisher and name (THREATS T7) */
+  readonly versions: VersionGuard
   #starting: Promise<void> | undefined
   #stopped = false
 
@@ -121,6 +126,7 @@ export class DoswarmNode {
     if (init.httpDelayMs !== undefined && !(init.httpDelayMs >= 0)) throw new UsageError('httpDelayMs must be ≥ 0')
     if (init.backgroundHttpDelayMs !== undefined && !(init.backgroundHttpDelayMs >= 0)) throw new UsageError('backgroundHttpDelayMs must be ≥ 0')
     this.#bandwidth = new BandwidthManager(init.bandwidth ?? {})
+    this.versions = new VersionGuard(init.stateDir ?? join(this.cacheDir, 'node'))
   }
 
   /** Start the peer (idempotent). */
@@ -139,6 +145,9 @@ export class DoswarmNode {
       ...(this.init.listen !== undefined ? { listen: this.init.listen } : {}),
       mdns: this.init.mdns ?? true,
       denyPeer: banned,
+      ...(this.init.limits !== undefined ? { limits: this.init.limits } : {}),
+      denyAddress: ip => this.#swarm?.isAddressBanned(ip) === true,
+      onAbuse: (peerId, reason, ip) => { this.#swarm?.ban(peerId, reason, ip) },
       ...(this.init.groupSecret !== undefined ? { groupSecret: this.init.groupSecret } : {}),
       ...(this.init.log !== undefined ? { log: this.init.log } : {})
     })
@@ -214,6 +223,9 @@ export class DoswarmNode {
   async #runJob (job: DownloadJob, input: ManifestInput | Manifest, opts: DownloadOptions): Promise<DownloadResult> {
     const started = performance.now()
     const manifest = await this.#verify(input, opts.trustedKeys, opts.fetch ?? {})
+    // a rolled-back version is refused before any byte is fetched, also for
+    // a Manifest object verified elsewhere (the daemon's jobs)
+    await this.versions.admit(manifest)
     job.setManifest(manifest)
     const out = await checkOutputPath(opts.out)
     await this.start()

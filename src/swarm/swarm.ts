@@ -2,11 +2,15 @@
  * The swarm on one libp2p node: the `/doswarm/swarm/1.0.0` handler, one
  * {@link ContentSession} per content, a link per (peer, content), peer
  * exchange, and bans (a banned peer is hung up on and refused by the
- * connection gater, which consults {@link Swarm.isBanned}).
+ * connection gater, which consults {@link Swarm.isBanned}). Bans reach the
+ * IP address too (THREATS R9): once `ipBanThreshold` identities from one
+ * address were banned, the address itself is refused
+ * ({@link Swarm.isAddressBanned}), so a host cannot mint fresh peer ids to
+ * come back.
  */
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { ProtocolError } from '../errors.js'
 import { FrameDecoder, MAX_PAYLOAD_LENGTH, PROTOCOL_ID, encodeFrame, readFrames, validateMessage, writeFrames, type Frame, type HelloMessage, type PeerRecord } from '../protocol/index.js'
 import { DEFAULT_REQUEST_TIMEOUT_MS, PeerLink, type LinkStream } from './peer-link.js'
@@ -19,6 +23,8 @@ export const HELLO_TIMEOUT_MS = 10_000
 export const DEFAULT_MAX_LINKS_PER_CONTENT = 64
 /** Streams of our protocol per connection, each way (one per content). @default 16 */
 export const MAX_STREAMS_PER_CONNECTION = 16
+/** Banned identities from one IP address after which the address is banned. @default 2 */
+export const DEFAULT_IP_BAN_THRESHOLD = 2
 
 export interface SwarmInit {
   node: Libp2p<any>
@@ -36,6 +42,8 @@ export interface SwarmInit {
   expectPeers?: boolean
   /** @default DEFAULT_MAX_LINKS_PER_CONTENT */
   maxLinksPerContent?: number
+  /** @default DEFAULT_IP_BAN_THRESHOLD */
+  ipBanThreshold?: number
   log?: (message: string) => void
 }
 
@@ -50,6 +58,9 @@ export class Swarm {
   readonly uploads: UploadScheduler
   readonly #sessions = new Map<string, ContentSession>()
   readonly #banned = new Map<string, string>()
+  /** banned peer ids seen at each IP address */
+  readonly #bannedAtIp = new Map<string, Set<string>>()
+  readonly #bannedIps = new Set<string>()
   readonly #init: SwarmInit
   readonly #log: (m: string) => void
   readonly #onConnection = (evt: CustomEvent<Connection>): void => { this.#connected(evt.detail) }
@@ -87,12 +98,31 @@ export class Swarm {
 
   isBanned (peerId: string): boolean { return this.#banned.has(peerId) }
   bannedPeers (): string[] { return [...this.#banned.keys()] }
+  /** True once `ipBanThreshold` peers banned from this IP address: every connection from it is refused. */
+  isAddressBanned (ip: string): boolean { return this.#bannedIps.has(ip) }
+  bannedAddresses (): string[] { return [...this.#bannedIps] }
 
-  /** Ban a peer: hang up now and refuse it from now on. */
-  ban (peerId: string, reason: string): void {
+  /** Ban a peer: hang up now and refuse it from now on; enough banned peers from one IP ban the IP. */
+  /** @param ipAtBan the peer's address when its connection is already gone */
+  ban (peerId: string, reason: string, ipAtBan?: string): void {
     if (peerId === this.selfId || this.#banned.has(peerId)) return
     this.#banned.set(peerId, reason)
     this.#log(`banned ${peerId}: ${reason}`)
+    let conns: Connection[] = []
+    try { conns = this.node.getConnections(peerIdFromString(peerId)) } catch {}
+    for (const ip of new Set([...conns.map(c => ipOf(c.remoteAddr)), ipAtBan])) {
+      if (ip === undefined) continue
+      const ids = this.#bannedAtIp.get(ip) ?? new Set<string>()
+      ids.add(peerId)
+      this.#bannedAtIp.set(ip, ids)
+      if (ids.size >= (this.#init.ipBanThreshold ?? DEFAULT_IP_BAN_THRESHOLD) && !this.#bannedIps.has(ip)) {
+        this.#bannedIps.add(ip)
+        this.#log(`banned address ${ip}: ${ids.size} banned peer ids came from it`)
+        for (const c of this.node.getConnections()) {
+          if (ipOf(c.remoteAddr) === ip) void c.close().catch(() => {})
+        }
+      }
+    }
     for (const s of this.#sessions.values()) s.links.get(peerId)?.close(new ProtocolError(`banned: ${reason}`))
     void this.node.hangUp(peerIdFromString(peerId)).catch(() => {})
   }
@@ -277,4 +307,10 @@ export class Swarm {
         .catch((err: Error) => { this.#log(`peer exchange dial to ${p.peerId} failed: ${err.message}`) })
     }
   }
+}
+
+/** The IP address of a connection's remote multiaddr. */
+function ipOf (addr: Multiaddr): string | undefined {
+  const first = addr.getComponents()[0]
+  return first !== undefined && (first.name === 'ip4' || first.name === 'ip6') ? first.value : undefined
 }

@@ -1,50 +1,15 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { PieceStore } from '../../src/store/index.js'
 import { decodeState } from '../../src/store/state-codec.js'
 import { content, makeManifest, piece, sha256, tempDir } from './fixture.js'
+import { runKilledWriter } from './kill-writer.js'
 
-const WRITER = fileURLToPath(new URL('./fixtures/writer.js', import.meta.url))
 const P = 16 * 1024
 const PIECES = 48
 const MIN_KILLS = 20
-
-interface Run { killed: boolean, durable: number[], stdout: string }
-
-/**
- * Run the writer and SIGKILL it at a random moment: mostly while it puts
- * pieces (after `ready`), sometimes while it is still opening and re-verifying.
- */
-async function runWriter (args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, [WRITER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const kill = (): void => { child.kill('SIGKILL') }
-  if (Math.random() < 0.25) timer = setTimeout(kill, 30 + Math.random() * 80)
-  child.stdout.setEncoding('utf8')
-  child.stderr.setEncoding('utf8')
-  child.stdout.on('data', (chunk: string) => {
-    if (timer === undefined && (stdout + chunk).includes('ready')) timer = setTimeout(kill, Math.random() * 40)
-    stdout += chunk
-  })
-  child.stderr.on('data', (chunk: string) => { stderr += chunk })
-  const [code, signal] = await once(child, 'close') as [number | null, NodeJS.Signals | null]
-  clearTimeout(timer)
-  const killed = signal === 'SIGKILL'
-  if (!killed) assert.equal(code, 0, `writer failed: ${stderr}`)
-  const durable: number[] = []
-  // only whole lines: a line cut by the kill was never fully reported
-  for (const line of stdout.split('\n').slice(0, -1)) {
-    if (line.startsWith('durable ')) durable.push(...line.slice(8).split(',').map(Number))
-  }
-  return { killed, durable, stdout }
-}
 
 test('kill -9 at random moments: the persisted map never lies and no announced piece is lost (C1, C6, T6)', { timeout: 120_000 }, async (t) => {
   const root = await tempDir(t)
@@ -63,7 +28,7 @@ test('kill -9 at random moments: the persisted map never lies and no announced p
   let kills = 0
   let complete = false
   for (let round = 0; round < 300 && (kills < MIN_KILLS || !complete); round++) {
-    const run = await runWriter([cacheDir, source, out, String(P)])
+    const run = await runKilledWriter([cacheDir, source, out, String(P)])
     if (run.killed) kills++
     for (const i of run.durable) announced.add(i)
 
