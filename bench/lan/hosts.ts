@@ -101,6 +101,8 @@ export interface NodeRecord {
   startMs: number
   /** ms since t0 at completion, NaN if it did not complete */
   completionMs: number
+  /** churn: ms since t0 when it was killed */
+  killAtMs?: number
   cpuSeconds?: number
   maxRssBytes?: number
   /** doswarm: from its --json line */

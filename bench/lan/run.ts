@@ -13,7 +13,8 @@
  */
 import { existsSync } from 'node:fs'
 import { mkdir, readFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { cliArgs, sizeLabel } from '../lib/args.js'
 import { cli, machineFacts, randomFile, repoRoot, scratchDir, sha256File, warnIfLoaded } from '../lib/fixture.js'
 import { atExit, run, startChild, type Child } from '../lib/proc.js'
@@ -68,6 +69,8 @@ const timeoutMs = (args.optStr('timeout-s') !== undefined ? args.num('timeout-s'
 const sizeTag = sizeLabel(size).replace(' ', '')
 const jsonPath = resolve(args.optStr('json') ?? join(repoRoot(), `docs/benchmarks/lan-n${N}-${sizeTag}.json`))
 const WEBTORRENT_DIR = join(repoRoot(), 'bench/webtorrent')
+/** this compiled script's folder (dist/bench/lan, or another outDir): origin-host.js and evil-host.js are beside it */
+const here = dirname(fileURLToPath(import.meta.url))
 
 /** Follows the origin process's stats lines. */
 function originCounter (child: Child): OriginCounter {
@@ -161,7 +164,6 @@ async function main (): Promise<void> {
 
     process.stderr.write(`setting up ${N}+1 hosts (${links.hostMbit} Mbit/s), origin (${links.originMbit} Mbit/s)${delayMs > 0 ? `, ${delayMs} ms per veth end` : ''}, prefix ${prefix}…\n`)
     lan = setupLan({ prefix, hosts: N + 1, hostMbit: links.hostMbit, originMbit: links.originMbit, delayMs })
-    const here = join(repoRoot(), 'dist/bench/lan')
     const [ocmd, oargs] = nsExec(lan.origin.ns, process.execPath, [join(here, 'origin-host.js'), '--file', file, '--bind', ORIGIN_IP, '--port', '8080'])
     const originProc = startChild(ocmd, oargs, { name: 'origin', timeoutMs: 24 * 3600_000 })
     await readyLine(originProc, 'origin')

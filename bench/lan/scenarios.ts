@@ -152,6 +152,7 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
     const p = [...launched.entries()].find(([, v]) => v === l)?.[0]
     const role: NodeRecord['role'] = p?.startAtMs === undefined ? 'late' : p.killAtMs !== undefined ? 'churned' : 'node'
     const rec = await record(l, results[i] as (typeof results)[number], completion, role)
+    if (p?.killAtMs !== undefined) rec.killAtMs = p.killAtMs
     if (!rec.ok && role !== 'churned') process.stderr.write(`  ${spec.system}/${spec.scenario} ${rec.ns}: ${rec.error ?? 'failed'}\n`)
     nodes.push(rec)
     await rm(l.out, { force: true })

@@ -21,8 +21,8 @@ export function summaryTable (runs: readonly RunResult[]): string {
     sortRuns(runs).map(r => {
       const notes: string[] = []
       if (r.late !== undefined) notes.push(`late joiner: ${fmt(r.late.ownTimeS, 1)} s, origin sent ${fmt(r.late.originBytesDuring / 1e6, 1)} MB meanwhile`)
-      const churned = r.nodes.filter(x => x.role === 'churned').length
-      if (churned > 0) notes.push(`${churned} killed at ${fmt(Math.min(...r.nodes.filter(x => x.role === 'churned').map(x => x.startMs)) / 1000, 0)}+ s`)
+      const churned = r.nodes.filter(x => x.role === 'churned')
+      if (churned.length > 0) notes.push(`${churned.length} of ${r.n + churned.length} killed at ${fmt((churned[0]?.killAtMs ?? NaN) / 1000, 1)} s (${churned.filter(x => x.ok).length} of them had finished)`)
       const evil = r.extra?.maliciousPeer as { badPieces?: number, sessions?: number } | undefined
       if (evil !== undefined) notes.push(`malicious peer sent ${fmt(evil.badPieces)} bad pieces`)
       return [label(r), String(r.n), fmt(r.originCopies, 3), fmt(r.lastCompletionS, 1), fmt(r.lowerBoundS, 1), fmt(r.ratioToLowerBound, 2),
