@@ -200,6 +200,16 @@ export function teardownLan (prefix: string): string[] {
   return names
 }
 
+/**
+ * Bytes the qdisc on `dev` in `ns` has sent so far (whole frames: payload and
+ * TCP/IP/Ethernet headers, and any other traffic on that link).
+ */
+export function qdiscSentBytes (ns: string, dev: string): number {
+  const out = execFileSync(findTool('ip') ?? 'ip', ['netns', 'exec', ns, findTool('tc') ?? 'tc', '-s', 'qdisc', 'show', 'dev', dev], { encoding: 'utf8' })
+  const m = /Sent (\d+) bytes/.exec(out)
+  return m === null ? NaN : Number(m[1])
+}
+
 /** `ip netns exec <ns> <cmd> <args…>` as an argv for spawn. */
 export function nsExec (ns: string, cmd: string, args: string[]): [string, string[]] {
   return [findTool('ip') ?? 'ip', ['netns', 'exec', ns, cmd, ...args]]

@@ -20,7 +20,7 @@ import { cli, machineFacts, randomFile, repoRoot, scratchDir, sha256File, warnIf
 import { atExit, run, startChild, type Child } from '../lib/proc.js'
 import { commandLine, fmt, writeJson } from '../lib/report.js'
 import type { Content, System } from './hosts.js'
-import { LanUnavailableError, ORIGIN_IP, checkLanRequirements, setupLan, teardownLan, nsExec, type Lan } from './netns.js'
+import { LanUnavailableError, ORIGIN_IP, checkLanRequirements, qdiscSentBytes, setupLan, teardownLan, nsExec, type Lan } from './netns.js'
 import { runScenario, type OriginCounter, type PlanEntry, type RunResult, type Scenario } from './scenarios.js'
 import { summaryTable } from './table.js'
 
@@ -73,7 +73,7 @@ const WEBTORRENT_DIR = join(repoRoot(), 'bench/webtorrent')
 const here = dirname(fileURLToPath(import.meta.url))
 
 /** Follows the origin process's stats lines. */
-function originCounter (child: Child): OriginCounter {
+function originCounter (child: Child, ns: string): OriginCounter {
   let last = { t: 0, bytesSent: 0, requests: 0 }
   let seen = 0
   const check = (): void => {
@@ -87,6 +87,7 @@ function originCounter (child: Child): OriginCounter {
   return {
     bytesSent: () => { check(); return last.bytesSent },
     requests: () => { check(); return last.requests },
+    wireBytes: () => qdiscSentBytes(ns, 'eth0'),
     settle: async () => {
       check()
       const t = last.t
@@ -167,7 +168,7 @@ async function main (): Promise<void> {
     const [ocmd, oargs] = nsExec(lan.origin.ns, process.execPath, [join(here, 'origin-host.js'), '--file', file, '--bind', ORIGIN_IP, '--port', '8080'])
     const originProc = startChild(ocmd, oargs, { name: 'origin', timeoutMs: 24 * 3600_000 })
     await readyLine(originProc, 'origin')
-    const origin = originCounter(originProc)
+    const origin = originCounter(originProc, lan.origin.ns)
     const lb = (size * 8) / (links.originMbit * 1e6)
 
     let runIndex = 0
@@ -181,7 +182,7 @@ async function main (): Promise<void> {
         ...(extra?.notes !== undefined ? { notes: extra.notes } : {})
       })
       results.push(r)
-      process.stderr.write(`  ${system} ${scenario}: ${fmt(r.originCopies, 3)} origin copies, last done ${fmt(r.lastCompletionS, 1)} s (${fmt(r.ratioToLowerBound, 2)} × lower bound ${fmt(r.lowerBoundS, 1)} s), ${fmt(r.cpuSecondsPerGiB, 1)} CPU s/GiB, peak RSS max ${fmt(r.peakRssMaxMB)} MB, ${r.failures} failed${r.late !== undefined ? `; late joiner ${fmt(r.late.ownTimeS, 1)} s, origin sent ${r.late.originBytesDuring} B meanwhile` : ''}\n`)
+      process.stderr.write(`  ${system} ${scenario}: ${fmt(r.originCopies, 3)} origin copies (${fmt(r.originWireCopies, 3)} on its link), last done ${fmt(r.lastCompletionS, 1)} s (${fmt(r.ratioToLowerBound, 2)} × lower bound ${fmt(r.lowerBoundS, 1)} s), ${fmt(r.cpuSecondsPerGiB, 1)} CPU s/GiB, peak RSS max ${fmt(r.peakRssMaxMB)} MB, ${r.failures} failed${r.late !== undefined ? `; late joiner ${fmt(r.late.ownTimeS, 1)} s, origin sent ${r.late.originBytesDuring} B meanwhile` : ''}\n`)
     }
 
     for (const scenario of scenarios) {

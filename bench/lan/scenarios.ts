@@ -15,6 +15,8 @@ export type Scenario = 'flash' | 'staggered' | 'late' | 'churn' | 'corrupt'
 export interface OriginCounter {
   bytesSent: () => number
   requests: () => number
+  /** bytes sent on the origin's link (tc counter of its upload), when known */
+  wireBytes?: () => number
   /** wait until the counter has been refreshed after now */
   settle: () => Promise<void>
 }
@@ -52,8 +54,12 @@ export interface RunResult {
   /** nodes expected to complete (churned and late nodes excluded) */
   n: number
   size: number
+  /** body bytes the origin server wrote to its sockets */
   originBytes: number
   originCopies: number
+  /** bytes that left the origin host on its link (tc, whole frames incl. headers); NaN if not measured */
+  originWireBytes: number
+  originWireCopies: number
   originRequests: number
   /** t0 → last completion of the nodes counted in n, s */
   lastCompletionS: number
@@ -95,6 +101,7 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
   await origin.settle()
   const bytes0 = origin.bytesSent()
   const req0 = origin.requests()
+  const wire0 = origin.wireBytes?.() ?? NaN
   const t0 = performance.now()
   const timeline: Array<[number, number]> = []
   const sampler = setInterval(() => { timeline.push([Math.round(performance.now() - t0) / 1000, origin.bytesSent() - bytes0]) }, 500)
@@ -146,6 +153,7 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
   clearTimeout(killer)
   await origin.settle()
   const originBytes = origin.bytesSent() - bytes0
+  const originWireBytes = (origin.wireBytes?.() ?? NaN) - wire0
   const nodes: NodeRecord[] = []
   for (const [i, l] of everyone.entries()) {
     const completion = await l.done // settled: the process has exited
@@ -181,6 +189,8 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
     size: content.size,
     originBytes,
     originCopies: originBytes / content.size,
+    originWireBytes,
+    originWireCopies: originWireBytes / content.size,
     originRequests: origin.requests() - req0,
     lastCompletionS,
     lowerBoundS: lb,

@@ -17,7 +17,7 @@ export function sortRuns<T extends Pick<RunResult, 'system' | 'scenario'>> (runs
 
 export function summaryTable (runs: readonly RunResult[]): string {
   return markdownTable(
-    ['run', 'N', 'origin copies', 'last completion s', 'lower bound s', 'ratio', 'CPU s / GiB', 'peak RSS MB, median / max', 'failed', 'notes'],
+    ['run', 'N', 'origin copies', 'on the origin link', 'last completion s', 'lower bound s', 'ratio', 'CPU s / GiB', 'peak RSS MB, median / max', 'failed', 'notes'],
     sortRuns(runs).map(r => {
       const notes: string[] = []
       if (r.late !== undefined) notes.push(`late joiner: ${fmt(r.late.ownTimeS, 1)} s, origin sent ${fmt(r.late.originBytesDuring / 1e6, 1)} MB meanwhile`)
@@ -25,7 +25,7 @@ export function summaryTable (runs: readonly RunResult[]): string {
       if (churned.length > 0) notes.push(`${churned.length} of ${r.n + churned.length} killed at ${fmt((churned[0]?.killAtMs ?? NaN) / 1000, 1)} s (${churned.filter(x => x.ok).length} of them had finished)`)
       const evil = r.extra?.maliciousPeer as { badPieces?: number, sessions?: number } | undefined
       if (evil !== undefined) notes.push(`malicious peer sent ${fmt(evil.badPieces)} bad pieces`)
-      return [label(r), String(r.n), fmt(r.originCopies, 3), fmt(r.lastCompletionS, 1), fmt(r.lowerBoundS, 1), fmt(r.ratioToLowerBound, 2),
+      return [label(r), String(r.n), fmt(r.originCopies, 3), fmt(r.originWireCopies, 3), fmt(r.lastCompletionS, 1), fmt(r.lowerBoundS, 1), fmt(r.ratioToLowerBound, 2),
         fmt(r.cpuSecondsPerGiB, 1), `${fmt(r.peakRssMedianMB)} / ${fmt(r.peakRssMaxMB)}`, String(r.failures), notes.join('; ')]
     })
   )
