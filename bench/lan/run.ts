@@ -126,6 +126,32 @@ function plan (lan: Lan, scenario: Scenario, lb: number, evilAddr?: string): Pla
   return entries
 }
 
+/** Merge `results` into the results file (earlier invocations of the same N and size are kept; a re-run system/scenario replaces its entry). */
+async function save (results: RunResult[], facts: ReturnType<typeof machineFacts>): Promise<RunResult[]> {
+  let previous: { runs?: RunResult[], invocations?: Array<{ command: string, machine: { date: string } }> } = {}
+  if (!args.flag('fresh') && existsSync(jsonPath)) previous = JSON.parse(await readFile(jsonPath, 'utf8')) as typeof previous
+  if (args.flag('fresh') && savedOnce) previous = JSON.parse(await readFile(jsonPath, 'utf8')) as typeof previous
+  const key = (r: RunResult): string => `${r.system}/${r.scenario}`
+  const merged = [...(previous.runs ?? []).filter(r => !results.some(x => key(x) === key(r))), ...results]
+  const invocation = { command: commandLine(), machine: facts, runs: results.map(key) }
+  // this invocation's entry replaces the one written after its previous run
+  const others = (previous.invocations ?? []).filter(i => !(i.command === invocation.command && i.machine.date === facts.date))
+  await writeJson(jsonPath, {
+    benchmark: 'lan',
+    n: N,
+    size,
+    pieceSize,
+    links: { ...links, delayMs },
+    seed,
+    lowerBoundFlashS: Math.max((size * 8) / (links.hostMbit * 1e6), (size * 8) / (links.originMbit * 1e6), (N * size * 8) / ((links.originMbit + N * links.hostMbit) * 1e6)),
+    invocations: [...others, invocation],
+    runs: merged
+  })
+  savedOnce = true
+  return merged
+}
+let savedOnce = false
+
 async function main (): Promise<void> {
   try {
     checkLanRequirements()
@@ -182,6 +208,7 @@ async function main (): Promise<void> {
         ...(extra?.notes !== undefined ? { notes: extra.notes } : {})
       })
       results.push(r)
+      await save(results, facts)
       process.stderr.write(`  ${system} ${scenario}: ${fmt(r.originCopies, 3)} origin copies (${fmt(r.originWireCopies, 3)} on its link), last done ${fmt(r.lastCompletionS, 1)} s (${fmt(r.ratioToLowerBound, 2)} × lower bound ${fmt(r.lowerBoundS, 1)} s), ${fmt(r.cpuSecondsPerGiB, 1)} CPU s/GiB, peak RSS max ${fmt(r.peakRssMaxMB)} MB, ${r.failures} failed${r.late !== undefined ? `; late joiner ${fmt(r.late.ownTimeS, 1)} s, origin sent ${r.late.originBytesDuring} B meanwhile` : ''}\n`)
     }
 
@@ -219,24 +246,8 @@ async function main (): Promise<void> {
     await scratch.remove()
   }
 
-  // merge with earlier invocations of the same N and size
-  let previous: { runs?: RunResult[], invocations?: unknown[] } = {}
-  if (!args.flag('fresh') && existsSync(jsonPath)) previous = JSON.parse(await readFile(jsonPath, 'utf8')) as typeof previous
-  const key = (r: RunResult): string => `${r.system}/${r.scenario}`
-  const merged = [...(previous.runs ?? []).filter(r => !results.some(x => key(x) === key(r))), ...results]
-  const invocation = { command: commandLine(), machine: facts, runs: results.map(key) }
-  const file = await writeJson(jsonPath, {
-    benchmark: 'lan',
-    n: N,
-    size,
-    pieceSize,
-    links: { ...links, delayMs },
-    seed,
-    lowerBoundFlashS: Math.max((size * 8) / (links.hostMbit * 1e6), (size * 8) / (links.originMbit * 1e6), (N * size * 8) / ((links.originMbit + N * links.hostMbit) * 1e6)),
-    invocations: [...(previous.invocations ?? []), invocation],
-    runs: merged
-  })
-  process.stdout.write(`\n${summaryTable(merged)}\n\nresults: ${file}\n`)
+  const merged = await save(results, facts)
+  process.stdout.write(`\n${summaryTable(merged)}\n\nresults: ${jsonPath}\n`)
   if (results.some(r => r.failures > 0)) process.exitCode = 1
 }
 

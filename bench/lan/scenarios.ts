@@ -128,8 +128,10 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
     return l
   })
   const withDeadline = async (ps: Array<Promise<number>>): Promise<void> => {
-    const left = deadline - performance.now()
-    await Promise.race([Promise.all(ps), sleep(Math.max(0, left))])
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<void>(resolve => { timer = setTimeout(resolve, Math.max(0, deadline - performance.now())) })
+    await Promise.race([Promise.all(ps), expired])
+    clearTimeout(timer) // else the pending timer keeps the process alive until the deadline
   }
   const all = await Promise.all(started)
   await withDeadline(counted.map(p => (launched.get(p) as Launched).done))
@@ -181,7 +183,8 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
   const delivered = nodes.filter(x => x.ok).length * content.size
   const cpu = nodes.reduce((s, x) => s + (x.cpuSeconds ?? 0), 0)
   const lastCompletionS = countedNodes.some(x => !Number.isFinite(x.completionMs)) ? NaN : max(countedNodes.map(x => x.completionMs)) / 1000
-  const rss = nodes.map(x => (x.maxRssBytes ?? NaN) / 1e6).filter(Number.isFinite)
+  // a process killed at the deadline takes GNU time with it: no measurement (0 or missing)
+  const rss = nodes.map(x => (x.maxRssBytes ?? NaN) / 1e6).filter(v => Number.isFinite(v) && v > 0)
   return {
     system: spec.system,
     scenario: spec.scenario,
