@@ -42,7 +42,7 @@ removes leftovers). Exit 3 when not root or ip/tc are missing.`, {
   'delay-ms': { type: 'string', default: '0', help: 'one-way netem delay on every veth end, ms' },
   'stagger-s': { type: 'string', default: '2', help: 'staggered: seconds between two arrivals' },
   churn: { type: 'string', default: '0.25', help: 'churn: share of hosts killed mid-download' },
-  'churn-at': { type: 'string', default: '0.5', help: 'churn: kill time as a share of the lower bound' },
+  'churn-at': { type: 'string', default: '1', help: 'churn: kill time as a share of the lower bound (nodes start fetching from HTTP only after --http-delay and start-up)' },
   'no-seed': { type: 'boolean', help: 'doswarm/WebTorrent nodes exit after their own download (default: seed until all are done)' },
   prefix: { type: 'string', default: 'dswlan-', help: 'namespace name prefix' },
   'timeout-s': { type: 'string', help: 'deadline per run (default: 1.5 × the HTTP-only time N·S/u_origin + 120 s)' },
