@@ -1,0 +1,212 @@
+/**
+ * One measured run on the emulated LAN: which hosts start when, which leave
+ * (churn), who joins late, and the figures of the run — origin copies, time
+ * to the last completion against the lower bound, completion CDF, CPU
+ * seconds per GiB, peak RSS.
+ */
+import { rm } from 'node:fs/promises'
+import { launch, record, type Content, type Launched, type NodeRecord, type System } from './hosts.js'
+import type { LanHost } from './netns.js'
+import { max, median } from '../lib/report.js'
+
+export type Scenario = 'flash' | 'staggered' | 'late' | 'churn' | 'corrupt'
+
+/** Reads the origin's body-byte counter (fresh within ~250 ms). */
+export interface OriginCounter {
+  bytesSent: () => number
+  requests: () => number
+  /** bytes sent on the origin's link (tc counter of its upload), when known */
+  wireBytes?: () => number
+  /** wait until the counter has been refreshed after now */
+  settle: () => Promise<void>
+}
+
+export interface Links { hostMbit: number, originMbit: number }
+
+export interface PlanEntry {
+  host: LanHost
+  index: number
+  /** ms after t0; undefined = after every other node completed (late joiner) */
+  startAtMs?: number
+  /** SIGKILL at this many ms after t0 (churn) */
+  killAtMs?: number
+  peers?: string[]
+}
+
+export interface RunSpec {
+  system: System
+  scenario: Scenario
+  plan: PlanEntry[]
+  dir: string
+  content: Content
+  links: Links
+  timeoutMs: number
+  seed: boolean
+  wtNode?: string
+  origin: OriginCounter
+  /** extra facts to store with the run (e.g. the malicious peer's counters) */
+  notes?: () => Record<string, unknown>
+}
+
+export interface RunResult {
+  system: System
+  scenario: Scenario
+  /** nodes expected to complete (churned and late nodes excluded) */
+  n: number
+  size: number
+  /** body bytes the origin server wrote to its sockets */
+  originBytes: number
+  originCopies: number
+  /** bytes that left the origin host on its link (tc, whole frames incl. headers); NaN if not measured */
+  originWireBytes: number
+  originWireCopies: number
+  originRequests: number
+  /** t0 → last completion of the nodes counted in n, s */
+  lastCompletionS: number
+  lowerBoundS: number
+  ratioToLowerBound: number
+  /** all CPU seconds of all client processes ÷ GiB delivered to verified outputs */
+  cpuSecondsPerGiB: number
+  peakRssMaxMB: number
+  peakRssMedianMB: number
+  failures: number
+  /** completion times (s since t0) of the counted nodes, sorted; NaN = did not complete */
+  cdfS: number[]
+  /** [s since t0, origin bytes so far in this run], every 500 ms */
+  originTimeline: Array<[number, number]>
+  late?: { completionS: number, ownTimeS: number, originBytesDuring: number, bytesFromHttp?: number, bytesFromPeers?: number }
+  extra?: Record<string, unknown>
+  nodes: NodeRecord[]
+  wallS: number
+}
+
+const GiB = 1024 ** 3
+
+/**
+ * Lower bound on the time to the last completion when `n` hosts (download
+ * and upload `hostMbit`) fetch `size` bytes that start only at the origin
+ * (upload `originMbit`): max(S/d, S/u_origin, N·S/(u_origin + N·u_peer)).
+ */
+export function lowerBoundS (size: number, n: number, links: Links): number {
+  const bits = size * 8
+  const d = links.hostMbit * 1e6
+  const uo = links.originMbit * 1e6
+  return Math.max(bits / d, bits / uo, (n * bits) / (uo + n * links.hostMbit * 1e6))
+}
+
+const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
+
+export async function runScenario (spec: RunSpec): Promise<RunResult> {
+  const { origin, content } = spec
+  await origin.settle()
+  const bytes0 = origin.bytesSent()
+  const req0 = origin.requests()
+  const wire0 = origin.wireBytes?.() ?? NaN
+  const t0 = performance.now()
+  const timeline: Array<[number, number]> = []
+  const sampler = setInterval(() => { timeline.push([Math.round(performance.now() - t0) / 1000, origin.bytesSent() - bytes0]) }, 500)
+  const deadline = t0 + spec.timeoutMs
+  const launched = new Map<PlanEntry, Launched>()
+  const start = (p: PlanEntry): Launched => {
+    const l = launch({
+      system: spec.system, host: p.host, index: p.index, dir: spec.dir, content, timeoutMs: Math.max(1000, deadline - performance.now() + 30_000),
+      seed: spec.seed, ...(p.peers !== undefined ? { peers: p.peers } : {}), ...(spec.wtNode !== undefined ? { wtNode: spec.wtNode } : {})
+    }, t0)
+    launched.set(p, l)
+    return l
+  }
+  const timers: NodeJS.Timeout[] = []
+  const main = spec.plan.filter(p => p.startAtMs !== undefined)
+  const late = spec.plan.filter(p => p.startAtMs === undefined)
+  const counted = main.filter(p => p.killAtMs === undefined)
+  const started = main.map(async p => {
+    await sleep(p.startAtMs ?? 0)
+    const l = start(p)
+    if (p.killAtMs !== undefined) {
+      timers.push(setTimeout(() => { l.killed = true; l.child.signal('SIGKILL') }, Math.max(0, p.killAtMs - (p.startAtMs ?? 0))))
+    }
+    return l
+  })
+  const withDeadline = async (ps: Array<Promise<number>>): Promise<void> => {
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<void>(resolve => { timer = setTimeout(resolve, Math.max(0, deadline - performance.now())) })
+    await Promise.race([Promise.all(ps), expired])
+    clearTimeout(timer) // else the pending timer keeps the process alive until the deadline
+  }
+  const all = await Promise.all(started)
+  await withDeadline(counted.map(p => (launched.get(p) as Launched).done))
+  let lateInfo: RunResult['late']
+  const lateLaunched: Launched[] = []
+  if (late.length > 0) {
+    await origin.settle()
+    const before = origin.bytesSent()
+    for (const p of late) lateLaunched.push(start(p))
+    await withDeadline(lateLaunched.map(l => l.done))
+    await origin.settle()
+    lateInfo = { completionS: NaN, ownTimeS: NaN, originBytesDuring: origin.bytesSent() - before }
+  }
+  clearInterval(sampler)
+  for (const t of timers) clearTimeout(t)
+  // stop the seeders (SIGINT = clean stop) and whatever is still running past the deadline
+  const everyone = [...all, ...lateLaunched]
+  for (const l of everyone) l.child.signal(performance.now() > deadline ? 'SIGKILL' : 'SIGINT')
+  const killer = setTimeout(() => { for (const l of everyone) l.child.signal('SIGKILL') }, 15_000)
+  const results = await Promise.all(everyone.map(async l => await l.child.exited))
+  clearTimeout(killer)
+  await origin.settle()
+  const originBytes = origin.bytesSent() - bytes0
+  const originWireBytes = (origin.wireBytes?.() ?? NaN) - wire0
+  const nodes: NodeRecord[] = []
+  for (const [i, l] of everyone.entries()) {
+    const completion = await l.done // settled: the process has exited
+    const p = [...launched.entries()].find(([, v]) => v === l)?.[0]
+    const role: NodeRecord['role'] = p?.startAtMs === undefined ? 'late' : p.killAtMs !== undefined ? 'churned' : 'node'
+    const rec = await record(l, results[i] as (typeof results)[number], completion, role)
+    if (p?.killAtMs !== undefined) rec.killAtMs = p.killAtMs
+    if (!rec.ok && role !== 'churned') process.stderr.write(`  ${spec.system}/${spec.scenario} ${rec.ns}: ${rec.error ?? 'failed'}\n`)
+    nodes.push(rec)
+    await rm(l.out, { force: true })
+  }
+  await rm(spec.dir, { recursive: true, force: true })
+  const countedNodes = nodes.filter(x => x.role === 'node')
+  const lateNode = nodes.find(x => x.role === 'late')
+  if (lateInfo !== undefined && lateNode !== undefined) {
+    lateInfo.completionS = lateNode.completionMs / 1000
+    lateInfo.ownTimeS = (lateNode.completionMs - lateNode.startMs) / 1000
+    if (lateNode.bytesFromHttp !== undefined) lateInfo.bytesFromHttp = lateNode.bytesFromHttp
+    if (lateNode.bytesFromPeers !== undefined) lateInfo.bytesFromPeers = lateNode.bytesFromPeers
+  }
+  const cdfS = countedNodes.map(x => x.completionMs / 1000).sort((a, b) => (Number.isNaN(a) ? 1 : Number.isNaN(b) ? -1 : a - b))
+  const lastStartS = max(countedNodes.map(x => x.startMs)) / 1000
+  const n = countedNodes.length
+  const lb = Math.max(lowerBoundS(content.size, n, spec.links), lastStartS + (content.size * 8) / (spec.links.hostMbit * 1e6))
+  const delivered = nodes.filter(x => x.ok).length * content.size
+  const cpu = nodes.reduce((s, x) => s + (x.cpuSeconds ?? 0), 0)
+  const lastCompletionS = countedNodes.some(x => !Number.isFinite(x.completionMs)) ? NaN : max(countedNodes.map(x => x.completionMs)) / 1000
+  // a process killed at the deadline takes GNU time with it: no measurement (0 or missing)
+  const rss = nodes.map(x => (x.maxRssBytes ?? NaN) / 1e6).filter(v => Number.isFinite(v) && v > 0)
+  return {
+    system: spec.system,
+    scenario: spec.scenario,
+    n,
+    size: content.size,
+    originBytes,
+    originCopies: originBytes / content.size,
+    originWireBytes,
+    originWireCopies: originWireBytes / content.size,
+    originRequests: origin.requests() - req0,
+    lastCompletionS,
+    lowerBoundS: lb,
+    ratioToLowerBound: lastCompletionS / lb,
+    cpuSecondsPerGiB: delivered > 0 ? cpu / (delivered / GiB) : NaN,
+    peakRssMaxMB: max(rss),
+    peakRssMedianMB: median(rss),
+    failures: nodes.filter(x => !x.ok && x.role !== 'churned').length,
+    cdfS,
+    originTimeline: timeline,
+    ...(lateInfo !== undefined ? { late: lateInfo } : {}),
+    ...(spec.notes !== undefined ? { extra: spec.notes() } : {}),
+    nodes,
+    wallS: (performance.now() - t0) / 1000
+  }
+}

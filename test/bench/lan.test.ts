@@ -1,0 +1,92 @@
+/**
+ * The emulated-LAN benchmark's machinery, end to end on a tiny scale: 3 host
+ * namespaces + origin + bridge namespace with shaped links, a doswarm flash
+ * crowd of real `doswarm get` processes finding each other by mDNS inside
+ * those namespaces, every output verified, then teardown leaving no
+ * namespace behind. Needs root and iproute2 (ip, tc); skipped with the
+ * reason otherwise. Asserts no speed.
+ */
+import assert from 'node:assert/strict'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { cli, randomFile, sha256File } from '../../bench/lib/fixture.js'
+import { startChild } from '../../bench/lib/proc.js'
+import { ORIGIN_IP, lanAvailable, namespacesWithPrefix, nsExec, setupLan, teardownLan } from '../../bench/lan/netns.js'
+import { runScenario, type OriginCounter } from '../../bench/lan/scenarios.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const ORIGIN_HOST = join(here, '../../bench/lan/origin-host.js')
+const available = lanAvailable()
+const skip = available.ok ? false : `emulated LAN unavailable: ${available.reason}`
+// unique per run, so this test and a benchmark (prefix dswlan-) or a parallel run never share namespaces
+const PREFIX = `dswt${process.pid % 100000}-`
+
+test('emulated LAN: 3 doswarm hosts + origin in namespaces, flash crowd verified, teardown complete', { skip, timeout: 150_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'doswarm-lan-test-'))
+  try {
+    const size = 8 * 1024 * 1024
+    const file = join(dir, 'content.bin')
+    await randomFile(file, size)
+    const sha256 = await sha256File(file)
+    const originUrl = `http://${ORIGIN_IP}:8080/content`
+    const publicKey = (await cli(['keygen', '--out', join(dir, 'publisher.key')])).trim().split('\n').pop() ?? ''
+    const manifest = join(dir, 'content.manifest')
+    await cli(['publish', file, '--key', join(dir, 'publisher.key'), '--origin', originUrl, '--piece-size', String(256 * 1024), '--out', manifest])
+
+    const links = { hostMbit: 100, originMbit: 50 }
+    const lan = setupLan({ prefix: PREFIX, hosts: 3, ...links })
+    assert.deepEqual(namespacesWithPrefix(PREFIX).sort(), [`${PREFIX}br`, `${PREFIX}h1`, `${PREFIX}h2`, `${PREFIX}h3`, `${PREFIX}origin`])
+    try {
+      const [cmd, args] = nsExec(lan.origin.ns, process.execPath, [ORIGIN_HOST, '--file', file, '--bind', ORIGIN_IP, '--port', '8080', '--every-ms', '100'])
+      const originProc = startChild(cmd, args, { name: 'origin', timeoutMs: 120_000 })
+      await originProc.waitForLine(l => l.includes('"ready":true'), 20_000)
+      const last = (): { t: number, bytesSent: number, requests: number } => {
+        const l = [...originProc.lines].reverse().find(x => x.startsWith('{"t"'))
+        return l === undefined ? { t: 0, bytesSent: 0, requests: 0 } : JSON.parse(l) as { t: number, bytesSent: number, requests: number }
+      }
+      const origin: OriginCounter = {
+        bytesSent: () => last().bytesSent,
+        requests: () => last().requests,
+        settle: async () => {
+          const t = last().t
+          for (let i = 0; i < 30 && last().t <= t + 100; i++) await new Promise(resolve => setTimeout(resolve, 100))
+        }
+      }
+      const runDir = join(dir, 'run')
+      await mkdir(runDir)
+      const r = await runScenario({
+        system: 'doswarm',
+        scenario: 'flash',
+        plan: lan.hosts.map((host, index) => ({ host, index, startAtMs: 0 })),
+        dir: runDir,
+        content: { size, sha256, manifest, publicKey, originUrl },
+        links,
+        timeoutMs: 60_000,
+        seed: true,
+        origin
+      })
+      originProc.signal('SIGINT')
+      await originProc.exited
+      assert.equal(r.failures, 0, JSON.stringify(r.nodes.map(x => ({ ns: x.ns, ok: x.ok, error: x.error }))))
+      assert.equal(r.nodes.length, 3)
+      for (const node of r.nodes) assert.ok(node.ok && Number.isFinite(node.completionMs), `${node.ns} verified`)
+      // the origin is the only source: at least one copy, never more than one per host
+      assert.ok(r.originCopies >= 0.999 && r.originCopies <= 3.01, `origin copies ${r.originCopies}`)
+      assert.ok(Number.isFinite(r.lastCompletionS) && r.lowerBoundS > 0)
+    } finally {
+      teardownLan(PREFIX)
+    }
+    assert.deepEqual(namespacesWithPrefix(PREFIX), [], 'teardown leaves no namespace behind')
+    assert.deepEqual(teardownLan(PREFIX), [], 'teardown is idempotent')
+  } finally {
+    teardownLan(PREFIX)
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('emulated LAN: a bad namespace prefix is refused before anything is created', { skip }, () => {
+  assert.throws(() => setupLan({ prefix: 'bad prefix; rm', hosts: 1, hostMbit: 100, originMbit: 50 }), /namespace prefix/)
+})
