@@ -36,6 +36,14 @@ export const HEARD_TTL_MS = 30_000
 export const RESERVE_EVERY_MS = 500
 /** Peers heard of and not yet linked, at most. */
 const MAX_HEARD = 256
+/**
+ * While a linked peer still downloads and some peer announced a piece within
+ * this time, a piece no source can give us now is waited for rather than
+ * given up: the origin may be out of our reach (a stall on a congested link
+ * retires it for this download) while the others still fetch and share.
+ * @default 60000
+ */
+export const PEER_PROGRESS_PATIENCE_MS = 60_000
 
 export interface SessionInit {
   store: SessionStore
@@ -81,6 +89,8 @@ export class ContentSession implements PeerLinkHost {
   #answered = false
   /** when (coordinator ms) a peer last joined or was heard of: settling waits for a quiet moment */
   #lastJoin = 0
+  /** when a linked peer last announced a piece (HAVE); -Infinity before any */
+  #lastPeerHave = -Infinity
   /** the first moment the node was settled (warm-up counts from it) */
   #settledAt: number | undefined
   /** peers heard of through PEERS but not linked yet: they take part in ownership for a while */
@@ -198,7 +208,7 @@ export class ContentSession implements PeerLinkHost {
           if (have.get(i)) continue
           if (!this.coordinator.mayFetch(i, this.#settled())) return true
         }
-        return false
+        return this.#peersProgressing()
       }
     }
   }
@@ -280,7 +290,15 @@ export class ContentSession implements PeerLinkHost {
     d.addSource(link)
   }
 
+  /** Some linked peer still downloads, and peers announced a piece recently (see {@link PEER_PROGRESS_PATIENCE_MS}). */
+  #peersProgressing (): boolean {
+    if (this.coordinator.elapsed() - this.#lastPeerHave >= PEER_PROGRESS_PATIENCE_MS) return false
+    for (const l of this.links.values()) if (!l.closed && !l.remote.full) return true
+    return false
+  }
+
   onHave (link: PeerLink, index: number): void {
+    this.#lastPeerHave = this.coordinator.elapsed()
     this.coordinator.release(link.peerId, [index])
     this.coordinator.seen(link.peerId)
     if (link.remote.full) this.coordinator.setDownloader(link.peerId, false)
