@@ -31,3 +31,23 @@ for (const n of [3, 5]) {
     }
   })
 }
+
+test('a node whose origin fails keeps waiting for peers that still make progress, and completes from them', { timeout: 90_000 }, async () => {
+  // the origin sends ~1.6 MB/s per response: fine by the default rules, a stall by the cut node's
+  const fx = await swarmFixture({ size: 3 * 1024 * 1024, pieceSize: 64 * 1024, behaviour: () => ({ kind: 'trickle', intervalMs: 10, bytesPerTick: 16 * 1024 }) })
+  try {
+    const good = await fx.node({ httpDelayMs: 300 })
+    const cut = await fx.node({ peers: [fx.addr(good)], httpDelayMs: 300, http: { minRateBytesPerSec: 20_000_000, minRateWindowMs: 30, maxRetries: 0 } })
+    const [a, b] = await Promise.all([
+      good.download(fx.manifest, { out: join(fx.dir, 'good.bin') }),
+      cut.download(fx.manifest, { out: join(fx.dir, 'cut.bin') })
+    ])
+    assert.ok(await fx.same(join(fx.dir, 'good.bin')))
+    assert.ok(await fx.same(join(fx.dir, 'cut.bin')), 'the cut-off node completed')
+    assert.equal(b.bytesFromPeers + b.bytesFromHttp, fx.manifest.size)
+    assert.ok(b.bytesFromPeers > fx.manifest.size / 2, 'mostly from its peer')
+    assert.equal(a.piecesRejected + b.piecesRejected, 0)
+  } finally {
+    await fx.close()
+  }
+})
