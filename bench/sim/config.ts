@@ -27,6 +27,13 @@ export interface SimConfig {
   maxLinks: number
   /** peers a node dials on start: the ones mDNS told it about, up to libp2p's maxConnections (200) */
   dialCandidates: number
+  /**
+   * 'mdns': every node dials `dialCandidates` random nodes on start (no static peers).
+   * 'static': node 0 is every other node's one configured static peer
+   * (`expectPeers`: settling waits for it to answer); the rest is found through
+   * PEERS — as the loopback flash-crowd benchmark runs it.
+   */
+  discovery: 'mdns' | 'static'
   /** start times uniform in [0, startSpreadMs]; 0 is a flash crowd */
   startSpreadMs: number
   seed: number
@@ -65,6 +72,7 @@ export function defaultConfig (over: Partial<SimConfig> = {}): SimConfig {
     handshakeMs: 20,
     maxLinks: DEFAULT_MAX_LINKS_PER_CONTENT,
     dialCandidates: 200,
+    discovery: 'mdns',
     startSpreadMs: 0,
     seed: 1,
     ownership: 'real',

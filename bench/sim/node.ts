@@ -23,8 +23,6 @@ export const MAX_HEARD = 256
 /** download.ts: the loop re-checks policy this often while it waits (`pollMs`). */
 export const POLL_MS = 200
 const HTTP_ID = 'http:origin'
-/** Nodes find each other by mDNS, with no static peers configured (session `expectPeers` false). */
-const EXPECT_PEERS = false as boolean
 
 /** What a node needs of the simulated world. */
 export interface World {
@@ -81,6 +79,8 @@ export class SimNode {
   picker!: PiecePicker
   readonly health = new SourceHealth()
   started = false
+  /** session `expectPeers`: a static peer is configured (false with mDNS) */
+  expectPeers = false
   completeAt: number | undefined
   failure: string | undefined
   readonly have: Uint8Array
@@ -280,7 +280,7 @@ export class SimNode {
     if (this.#settledAt !== undefined) return true
     const c = this.#w.cfg
     const t = this.coord.elapsed()
-    const settled = t >= c.maxSettleMs || (t >= this.coord.settleMs && (!EXPECT_PEERS || this.#answered) && t - this.#lastJoin >= QUIET_MS)
+    const settled = t >= c.maxSettleMs || (t >= this.coord.settleMs && (!this.expectPeers || this.#answered) && t - this.#lastJoin >= QUIET_MS)
     if (settled) this.#settledAt = t
     return settled
   }

@@ -23,6 +23,8 @@ const args = cliArgs('node dist/bench/sim/run.js [options]', {
   seed: { type: 'string', default: '1', help: 'PRNG seed (a run is deterministic for a seed)' },
   spread: { type: 'string', default: '0', help: 'start times uniform over this many ms (0: flash crowd)' },
   ownership: { type: 'string', default: 'real', help: "'real'; 'blind' (coordinator never told of downloaders); 'off' (no coordination)" },
+  discovery: { type: 'string', default: 'mdns', help: "'mdns' (dial up to 200 random nodes) or 'static' (node 0 is everyone's static peer)" },
+  latency: { type: 'string', default: String(defaultConfig().latencyMs), help: 'one-way latency between nodes, ms' },
   'max-links': { type: 'string', default: String(defaultConfig().maxLinks), help: 'swarm links per node' },
   out: { type: 'string', default: 'docs/benchmarks', help: 'output folder' },
   'no-plot': { type: 'boolean', help: 'skip the PNG' }
@@ -31,7 +33,9 @@ const args = cliArgs('node dist/bench/sim/run.js [options]', {
 const size = args.bytes('size')
 const ownership = args.str('ownership')
 if (ownership !== 'real' && ownership !== 'blind' && ownership !== 'off') throw new Error(`--ownership ${ownership}: 'real', 'blind' or 'off'`)
-const tag = `${sizeLabel(size).replace(/\s+/g, '')}${ownership !== 'real' ? `-${ownership}` : ''}${args.num('spread') > 0 ? `-spread${args.num('spread')}` : ''}`
+const discovery = args.str('discovery')
+if (discovery !== 'mdns' && discovery !== 'static') throw new Error(`--discovery ${discovery}: 'mdns' or 'static'`)
+const tag = `${sizeLabel(size).replace(/\s+/g, '')}${ownership !== 'real' ? `-${ownership}` : ''}${args.num('spread') > 0 ? `-spread${args.num('spread')}` : ''}${discovery !== 'mdns' ? `-${discovery}` : ''}${args.num('latency') !== defaultConfig().latencyMs ? `-lat${args.num('latency')}` : ''}`
 const out = resolve(repoRoot(), args.str('out'))
 await mkdir(out, { recursive: true })
 
@@ -44,7 +48,9 @@ for (const n of args.list('n').map(Number)) {
     seed: args.num('seed'),
     startSpreadMs: args.num('spread'),
     ownership,
-    maxLinks: args.num('max-links')
+    maxLinks: args.num('max-links'),
+    latencyMs: args.num('latency'),
+    discovery: discovery as 'mdns' | 'static'
   })
   const r = simulate(cfg)
   const file = join(out, `sim-${tag}-n${n}.json`)

@@ -62,6 +62,7 @@ export function simulate (cfg: SimConfig): RunResult {
   const pieceCount = Math.ceil(cfg.fileBytes / cfg.pieceBytes)
   const counters: WorldCounters = { messages: 0, mayFetchCalls: 0, mayFetchReal: 0, timeouts: 0, duplicatePieces: 0, httpAborts: 0 }
   let done = 0
+  const staticBackoff = new Map<number, number>()
   let failed = 0
   const world: World = {
     engine,
@@ -78,7 +79,17 @@ export function simulate (cfg: SimConfig): RunResult {
       from.connected.add(to)
       b.connected.add(from.idx)
       engine.after(cfg.handshakeMs * (1 + rng()), () => {
-        if (!b.started) { from.connected.delete(to); b.connected.delete(from.idx); return }
+        if (!b.started) {
+          from.connected.delete(to)
+          b.connected.delete(from.idx)
+          // a static peer is redialled until it answers: 1 s, doubling, at most 5 s (src/node/libp2p.ts)
+          if (cfg.discovery === 'static' && to === 0) {
+            const delay = staticBackoff.get(from.idx) ?? 1000
+            staticBackoff.set(from.idx, Math.min(delay * 2, 5000))
+            engine.after(delay, () => { world.dial(from, to) })
+          }
+          return
+        }
         // both sides refuse a new link for this content once they have maxLinks (swarm.#open / #inbound)
         if (from.links.size >= cfg.maxLinks || b.links.size >= cfg.maxLinks || from.links.has(to)) return
         from.addLink(b, true)
@@ -97,7 +108,8 @@ export function simulate (cfg: SimConfig): RunResult {
     world.nodes.push(new SimNode(world, i, id, startAt, rng))
   }
   for (const node of world.nodes) {
-    const dials = sample(rng, cfg.n, cfg.dialCandidates, node.idx)
+    const dials = cfg.discovery === 'static' ? (node.idx === 0 ? [] : [0]) : sample(rng, cfg.n, cfg.dialCandidates, node.idx)
+    node.expectPeers = cfg.discovery === 'static' && node.idx !== 0
     engine.at(node.startAt, () => { node.start(dials) })
   }
   const timeline: TimelinePoint[] = []
