@@ -19,7 +19,7 @@ const CHROMIUM = process.env.DOSWARM_CHROMIUM ?? '/usr/bin/chromium'
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
-interface Point { n: number, originCopies: number, ratioToBound: number, lastCompletionMs: number, medianCompletionMs: number, lowerBoundMs: number }
+interface Point { n: number, originCopies: number, originCopiesUsed: number, ratioToBound: number, lastCompletionMs: number, medianCompletionMs: number, lowerBoundMs: number }
 
 /** Render docs/benchmarks/sim-<tag>.png from sim-<tag>-n*.json in `dir`; returns the PNG path. */
 export async function plotSeries (dir: string, tag: string): Promise<string> {
@@ -36,6 +36,7 @@ export async function plotSeries (dir: string, tag: string): Promise<string> {
   const data = {
     labels: points.map(p => String(p.n)),
     copies: points.map(p => +p.originCopies.toFixed(3)),
+    kept: points.map(p => +p.originCopiesUsed.toFixed(3)),
     ratio: points.map(p => +p.ratioToBound.toFixed(3)),
     lastS: points.map(p => +(p.lastCompletionMs / 1000).toFixed(2)),
     medianS: points.map(p => +(p.medianCompletionMs / 1000).toFixed(2)),
@@ -60,7 +61,10 @@ export async function plotSeries (dir: string, tag: string): Promise<string> {
       // eslint-disable-next-line no-new
       new C((globalThis as any).document.getElementById('a'), {
         type: 'line',
-        data: { labels: d.labels, datasets: [{ label: 'origin copies (bytes sent ÷ file size)', data: d.copies, borderColor: '#d62728', backgroundColor: '#d62728' }] },
+        data: { labels: d.labels, datasets: [
+          { label: 'origin copies sent (bytes ÷ file size)', data: d.copies, borderColor: '#d62728', backgroundColor: '#d62728' },
+          { label: 'copies kept (pieces the nodes stored)', data: d.kept, borderColor: '#ff7f0e', backgroundColor: '#ff7f0e', borderDash: [6, 4] }
+        ] },
         options: common('Origin copies', 'copies')
       })
       // eslint-disable-next-line no-new

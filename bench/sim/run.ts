@@ -25,6 +25,7 @@ const args = cliArgs('node dist/bench/sim/run.js [options]', {
   ownership: { type: 'string', default: 'real', help: "'real'; 'blind' (coordinator never told of downloaders); 'off' (no coordination)" },
   discovery: { type: 'string', default: 'mdns', help: "'mdns' (dial up to 200 random nodes) or 'static' (node 0 is everyone's static peer)" },
   latency: { type: 'string', default: String(defaultConfig().latencyMs), help: 'one-way latency between nodes, ms' },
+  handshake: { type: 'string', default: String(defaultConfig().handshakeMs), help: 'dial → link ready, ms (each dial adds up to as much again)' },
   'max-links': { type: 'string', default: String(defaultConfig().maxLinks), help: 'swarm links per node' },
   out: { type: 'string', default: 'docs/benchmarks', help: 'output folder' },
   'no-plot': { type: 'boolean', help: 'skip the PNG' }
@@ -35,7 +36,7 @@ const ownership = args.str('ownership')
 if (ownership !== 'real' && ownership !== 'blind' && ownership !== 'off') throw new Error(`--ownership ${ownership}: 'real', 'blind' or 'off'`)
 const discovery = args.str('discovery')
 if (discovery !== 'mdns' && discovery !== 'static') throw new Error(`--discovery ${discovery}: 'mdns' or 'static'`)
-const tag = `${sizeLabel(size).replace(/\s+/g, '')}${ownership !== 'real' ? `-${ownership}` : ''}${args.num('spread') > 0 ? `-spread${args.num('spread')}` : ''}${discovery !== 'mdns' ? `-${discovery}` : ''}${args.num('latency') !== defaultConfig().latencyMs ? `-lat${args.num('latency')}` : ''}`
+const tag = `${sizeLabel(size).replace(/\s+/g, '')}${ownership !== 'real' ? `-${ownership}` : ''}${args.num('spread') > 0 ? `-spread${args.num('spread')}` : ''}${discovery !== 'mdns' ? `-${discovery}` : ''}${args.num('latency') !== defaultConfig().latencyMs ? `-lat${args.num('latency')}` : ''}${args.num('handshake') !== defaultConfig().handshakeMs ? `-hs${args.num('handshake')}` : ''}`
 const out = resolve(repoRoot(), args.str('out'))
 await mkdir(out, { recursive: true })
 
@@ -50,6 +51,7 @@ for (const n of args.list('n').map(Number)) {
     ownership,
     maxLinks: args.num('max-links'),
     latencyMs: args.num('latency'),
+    handshakeMs: args.num('handshake'),
     discovery: discovery as 'mdns' | 'static'
   })
   const r = simulate(cfg)
