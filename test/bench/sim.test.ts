@@ -118,3 +118,17 @@ test('staggered starts over 20 s: still about one origin copy', () => {
   assert.equal(r.completed, 12)
   assert.ok(r.originCopies <= 1.25, `origin copies ${r.originCopies}`)
 })
+
+test('static peer started late is redialled; the swarm still forms and fetches about one copy', () => {
+  const r = simulate(small({ n: 8, discovery: 'static', startSpreadMs: 3000 }))
+  assert.equal(r.completed, 8)
+  assert.equal(r.links.min, 7)
+  assert.ok(r.originCopies <= 1.05, `origin copies ${r.originCopies}`)
+})
+
+test('request deadlines: a deep upload queue times requests out and the download still completes', () => {
+  // one slow uploader per node and a short deadline make requests wait past it
+  const r = simulate(small({ n: 12, requestTimeoutMs: 300, uploadSlots: 1 }))
+  assert.equal(r.completed, 12)
+  assert.ok(r.counters.timeouts > 0)
+})
