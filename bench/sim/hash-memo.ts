@@ -19,8 +19,9 @@ const require = createRequire(import.meta.url)
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const crypto = require('node:crypto') as typeof import('node:crypto')
 const realCreateHash = crypto.createHash
-/** first update (a peer id) → rest of the input (":" + block) → digest */
-const cache = new Map<string, Map<string, Buffer>>()
+/** up to three string updates (peer id, ":", block) → digest, one Map level per update */
+type Level = Map<string, Level | Buffer>
+const cache: Level = new Map()
 let cached = 0
 const MAX_CACHE = 4_000_000
 
@@ -28,16 +29,15 @@ const MAX_CACHE = 4_000_000
 export const hashStats = { calls: 0, misses: 0 }
 
 class MemoHash {
-  #head: string | undefined
-  #rest = ''
+  readonly #parts: string[] = []
   #real: import('node:crypto').Hash | undefined
 
   update (data: unknown, enc?: unknown): this {
-    if (this.#real === undefined && typeof data === 'string' && enc === undefined) {
-      if (this.#head === undefined) this.#head = data; else this.#rest += data
+    if (this.#real === undefined && typeof data === 'string' && enc === undefined && this.#parts.length < 3) {
+      this.#parts.push(data)
       return this
     }
-    if (this.#real === undefined) { this.#real = realCreateHash('sha256'); this.#real.update((this.#head ?? '') + this.#rest) }
+    if (this.#real === undefined) { this.#real = realCreateHash('sha256'); this.#real.update(this.#parts.join('')) }
     ;(this.#real.update as (d: unknown, e?: unknown) => unknown)(data, enc)
     return this
   }
@@ -50,15 +50,21 @@ class MemoHash {
   digest (enc?: import('node:crypto').BinaryToTextEncoding): Buffer | string {
     hashStats.calls++
     if (this.#real !== undefined) { hashStats.misses++; return enc === undefined ? this.#real.digest() : this.#real.digest(enc) }
-    const head = this.#head ?? ''
-    let m = cache.get(head)
-    if (m === undefined) { m = new Map(); cache.set(head, m) }
-    let d = m.get(this.#rest)
+    const parts = this.#parts
+    let level = cache
+    // the part count is a level too, so ["ab"] and ["a", "b"] never share a slot
+    const key = [String(parts.length), ...parts]
+    for (let k = 0; k < key.length - 1; k++) {
+      let next = level.get(key[k]) as Level | undefined
+      if (next === undefined) { next = new Map(); level.set(key[k], next) }
+      level = next
+    }
+    let d = level.get(key[key.length - 1]) as Buffer | undefined
     if (d === undefined) {
       hashStats.misses++
-      d = realCreateHash('sha256').update(head + this.#rest).digest()
+      d = realCreateHash('sha256').update(parts.join('')).digest()
       if (++cached > MAX_CACHE) { cache.clear(); cached = 0 }
-      m.set(this.#rest, d)
+      level.set(key[key.length - 1], d)
     }
     return enc === undefined ? d : d.toString(enc)
   }
