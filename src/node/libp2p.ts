@@ -496,7 +496,7 @@ export function addressIp (addr: Multiaddr): string | undefined {
 /**
  * The connection gater: banned peer ids (both directions, `denyPeer`), banned
  * IP addresses (`denyAddress`, before the handshake), and at most
- * `maxConnectionsPerIp` open connections from one address — checked when the
+ * `maxConnectionsPerIp` open inbound connections from one address — checked when the
  * socket arrives and again when the connection is upgraded, because many
  * handshakes from one host may be in flight at once.
  */
@@ -518,7 +518,9 @@ function gater (init: P2PNodeInit, limits: P2PLimits, node: () => Libp2p<any> | 
       return true
     }
   }
-  const fromIp = (ip: string): number => (node()?.getConnections() ?? []).filter(c => addressIp(c.remoteAddr) === ip).length
+  // inbound only: the cap is against hosts flooding us; our own dials to a host's
+  // peers (on one machine, every peer is 127.0.0.1) must not use up its slots
+  const fromIp = (ip: string): number => (node()?.getConnections() ?? []).filter(c => c.direction === 'inbound' && addressIp(c.remoteAddr) === ip).length
   const hostFull = (ip: string | undefined): boolean => ip !== undefined && fromIp(ip) >= limits.maxConnectionsPerIp
   return {
     denyDialPeer: deny,
