@@ -59,6 +59,7 @@ interface NodeRecord {
   bytesFromHttp?: number
   bytesFromPeers?: number
   bytesToPeers?: number
+  peersBanned?: number
   durationMs?: number
   error?: string
 }
@@ -117,8 +118,8 @@ async function crowd (n: number, mode: Mode, dir: string, content: Content): Pro
     const out = join(dir, `out-${i}.bin`)
     try {
       const line = r.stdout.split('\n').find(l => l.startsWith('{')) ?? ''
-      const j = JSON.parse(line === '' ? '{}' : line) as { ok?: boolean, bytesFromHttp: number, bytesFromPeers: number, bytesToPeers: number, durationMs: number, error?: { code: string, message: string } }
-      if (j.ok === true) Object.assign(rec, { bytesFromHttp: j.bytesFromHttp, bytesFromPeers: j.bytesFromPeers, bytesToPeers: j.bytesToPeers, durationMs: j.durationMs })
+      const j = JSON.parse(line === '' ? '{}' : line) as { ok?: boolean, bytesFromHttp: number, bytesFromPeers: number, bytesToPeers: number, peersBanned?: number, durationMs: number, error?: { code: string, message: string } }
+      if (j.ok === true) Object.assign(rec, { bytesFromHttp: j.bytesFromHttp, bytesFromPeers: j.bytesFromPeers, bytesToPeers: j.bytesToPeers, peersBanned: j.peersBanned, durationMs: j.durationMs })
       if (r.code !== 0 || j.ok !== true) throw new Error(`exit ${String(r.code)}${r.timedOut ? ' (timed out)' : ''}: ${j.error !== undefined ? `${j.error.code} ${j.error.message}` : r.stderr.trim().slice(-500)}`)
       if ((await stat(out)).size !== size || await sha256File(out) !== content.sha256) throw new Error('output differs from the source file')
       rec.ok = true
