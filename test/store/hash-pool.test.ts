@@ -8,6 +8,13 @@ import { HashPool, HashPoolError } from '../../src/store/hash-pool.js'
 import { PieceStore } from '../../src/store/index.js'
 import { content, makeManifest, piece, tempDir } from './fixture.js'
 
+/** A worker script that exits as soon as it is given a buffer. */
+async function dyingWorker (dir: string): Promise<string> {
+  const path = join(dir, 'dies.mjs')
+  await writeFile(path, 'import { parentPort } from "node:worker_threads"\nparentPort.on("message", () => process.exit(3))\n')
+  return path
+}
+
 const digestOf = (b: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(b).digest())
 
 test('hash pool: owned buffers move to a worker and back with their digest', async (t) => {
@@ -49,8 +56,7 @@ test('hash pool: a worker that cannot start or dies falls back to the calling th
   assert.equal(broken.degraded, true)
   assert.deepEqual((await broken.sha256(new Uint8Array(data))).digest, digestOf(data), 'later hashes are inline')
 
-  const dying = join(dir, 'dies.mjs')
-  await writeFile(dying, 'import { parentPort } from "node:worker_threads"\nparentPort.on("message", () => process.exit(3))\n')
+  const dying = await dyingWorker(dir)
   const pool = new HashPool({ workers: 1, inlineBelow: 16, workerUrl: pathToFileURL(dying) })
   t.after(async () => { await pool.close() })
   await assert.rejects(pool.sha256(new Uint8Array(data)), HashPoolError, 'a moved buffer is lost with its worker: the caller is told')
@@ -59,8 +65,7 @@ test('hash pool: a worker that cannot start or dies falls back to the calling th
 
 test('store: a hash worker dying with a piece is a STORE_IO error, then pieces are hashed inline', async (t) => {
   const dir = await tempDir(t)
-  const dying = join(dir, 'dies.mjs')
-  await writeFile(dying, 'import { parentPort } from "node:worker_threads"\nparentPort.on("message", () => process.exit(3))\n')
+  const dying = await dyingWorker(dir)
   const hashPool = new HashPool({ workers: 1, inlineBelow: 16, workerUrl: pathToFileURL(dying) })
   t.after(async () => { await hashPool.close() })
   const P = 16 * 1024
