@@ -17,9 +17,9 @@
  * One pool per process ({@link sharedHashPool}), created on first use. Its
  * workers keep the process alive only while a hash is pending.
  */
-import { createHash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
+import { sha256 } from './verify.js'
 
 /** Message to a worker. */
 export interface HashRequest {
@@ -67,7 +67,7 @@ interface PoolWorker {
 }
 
 function hashInline (bytes: Uint8Array): Hashed {
-  return { bytes, digest: new Uint8Array(createHash('sha256').update(bytes).digest()) }
+  return { bytes, digest: new Uint8Array(sha256(bytes)) }
 }
 
 export class HashPool {

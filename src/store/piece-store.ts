@@ -13,20 +13,19 @@
 import { DoswarmError, FileHashMismatchError, PieceNotHeldError, StoreIncompleteError, StoreIoError, throwIfAborted, toStoreError } from '../errors.js'
 import { pieceCount, pieceLength, pieceOffset, type Manifest } from '../manifest/types.js'
 import type { Bitfield } from '../util/bitfield.js'
+import { sharedBufferPool } from '../util/buffer-pool.js'
 import { waitFor } from './abort.js'
 import { deliverVerifiedCopy } from './finalize.js'
-import { readFully, writeFully, type StoreFileHandle, type StoreFs } from './fs.js'
+import { IO_CHUNK_SIZE } from './constants.js'
+import { nodeStoreFs, readFully, writeFully, type StoreFileHandle, type StoreFs } from './fs.js'
 import { GroupCommit } from './group-commit.js'
-import { nodeStoreFs } from './fs.js'
 import { HashPoolError, type Hashed, type HashPool } from './hash-pool.js'
 import { RunningFileHash } from './running-file-hash.js'
-import { sharedBufferPool } from '../util/buffer-pool.js'
-import { IO_CHUNK_SIZE } from './constants.js'
 import { storePaths, type StorePaths } from './layout.js'
 import { storeConfig, type PieceStoreInit, type StoreConfig } from './options.js'
 import { resume, type ResumedStore, type ResumeReport } from './resume.js'
 import { saveState } from './state-file.js'
-import { equalBytes, sha256, verifyPiecesOnDisk } from './verify.js'
+import { equalBytes, verifyPiecesOnDisk } from './verify.js'
 
 /**
  * Outcome of {@link PieceStore.put}. `ok: false` means the bytes were not
@@ -329,7 +328,6 @@ export class PieceStore {
   async #close (): Promise<void> {
     this.#closing = true
     this.#running?.invalidate()
-    await Promise.allSettled(this.#hashing)
     let error: unknown
     try { await this.flush() } catch (err) { error = err }
     this.#commits.stop()
