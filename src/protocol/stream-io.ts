@@ -16,10 +16,99 @@ import type { Frame } from './message.js'
  */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000
 
-/** Async bytes; `pause`/`resume` (libp2p v3 streams have them) let the reader stop the remote while frames are handled. */
+/**
+ * Async bytes; `pause`/`resume` (libp2p v3 streams have them) let the reader
+ * stop the remote while frames are handled. A source that also has
+ * addEventListener/removeEventListener (a libp2p v3 stream) is read through
+ * its events, see {@link MessageEventSource}.
+ */
 export interface FrameSource extends AsyncIterable<Uint8Array | ByteChunks> {
   pause?: () => void
   resume?: () => void
+}
+
+/**
+ * The readable side of a libp2p v3 stream read through its events. Its own
+ * async iterator is not used: it ends at the remote's half-close even while
+ * bytes that arrived during a pause are still in the stream's read buffer,
+ * so a busy reader lost the tail of what the remote wrote before closing
+ * (seen as "stream ended inside a frame" between honest peers). The events
+ * do not: 'end' comes only after the last buffered byte was dispatched.
+ */
+export interface MessageEventSource {
+  addEventListener: (type: 'message' | 'end' | 'close', listener: (evt: Event) => void) => void
+  removeEventListener: (type: 'message' | 'end' | 'close', listener: (evt: Event) => void) => void
+  pause: () => void
+  resume: () => void
+  /** bytes received but not yet dispatched (held while paused) */
+  readonly readBufferLength?: number
+  /** libp2p `ReadStatus`: 'readable' | 'paused' | 'closing' | 'closed' */
+  readonly readStatus?: string
+}
+
+function isEventSource (source: FrameSource): source is FrameSource & MessageEventSource {
+  const s = source as Partial<MessageEventSource>
+  return typeof s.addEventListener === 'function' && typeof s.removeEventListener === 'function' &&
+    typeof s.pause === 'function' && typeof s.resume === 'function'
+}
+
+/**
+ * The chunks of a libp2p v3 stream from its 'message' events, ending at
+ * 'end' (every buffered byte dispatched) or at a clean 'close' with nothing
+ * left buffered, failing at a 'close' that carries an error (reset, abort).
+ * Chunks dispatched before an error are still handed out first. Holds at most
+ * what the stream dispatched since the last read: while the reader is paused
+ * the stream keeps its bytes itself (bounded by its read-buffer limit).
+ */
+function eventChunks (stream: MessageEventSource): AsyncIterator<Uint8Array | ByteChunks> {
+  const queue: Array<Uint8Array | ByteChunks> = []
+  let ended = false
+  let failure: { error: unknown } | undefined
+  let wake: (() => void) | undefined
+  const notify = (): void => { const w = wake; wake = undefined; w?.() }
+  const onMessage = (evt: Event): void => {
+    const data = (evt as Event & { data?: Uint8Array | ByteChunks }).data
+    if (data !== undefined && data.byteLength > 0) queue.push(data)
+    notify()
+  }
+  const onEnd = (): void => { ended = true; notify() }
+  const onClose = (evt: Event): void => {
+    const error = (evt as Event & { error?: unknown }).error
+    if (error !== undefined && error !== null) failure ??= { error }
+    else if ((stream.readBufferLength ?? 0) === 0) ended = true
+    // else: bytes held during a pause are dispatched on resume, then 'end' follows
+    notify()
+  }
+  const detach = (): void => {
+    stream.removeEventListener('message', onMessage)
+    stream.removeEventListener('end', onEnd)
+    stream.removeEventListener('close', onClose)
+  }
+  if ((stream.readStatus === 'closed' || stream.readStatus === 'closing') && (stream.readBufferLength ?? 0) === 0) {
+    ended = true
+  } else {
+    stream.addEventListener('message', onMessage)
+    stream.addEventListener('end', onEnd)
+    stream.addEventListener('close', onClose)
+  }
+  return {
+    async next (): Promise<IteratorResult<Uint8Array | ByteChunks>> {
+      for (;;) {
+        const chunk = queue.shift()
+        if (chunk !== undefined) return { done: false, value: chunk }
+        if (failure !== undefined) { detach(); throw failure.error }
+        if (ended) { detach(); return { done: true, value: undefined } }
+        await new Promise<void>(resolve => { wake = resolve })
+      }
+    },
+    async return (): Promise<IteratorResult<Uint8Array | ByteChunks>> {
+      detach()
+      ended = true
+      queue.length = 0
+      notify()
+      return { done: true, value: undefined }
+    }
+  }
 }
 
 /** The writable side of a libp2p v3 stream, as far as {@link writeFrames} needs it. */
@@ -62,12 +151,12 @@ function tryCall (fn: (() => void) | undefined, target: FrameSource): void {
  * decoder, and pauses the source while the consumer handles frames so a slow
  * consumer stops the remote (through the muxer window) instead of queueing.
  * At a clean end it calls `decoder.end()`, so a stream cut inside a frame
- * throws {@link ProtocolError}. On abort it throws {@link AbortedError}; the
+ * throws StreamTruncatedError (a disconnect, not a violation). On abort it throws {@link AbortedError}; the
  * caller should then abort the stream itself.
  */
 export async function * readFrames (source: FrameSource, decoder: FrameDecoder, signal?: AbortSignal): AsyncGenerator<Frame, void, undefined> {
   throwIfAborted(signal)
-  const it = source[Symbol.asyncIterator]()
+  const it = isEventSource(source) ? eventChunks(source) : source[Symbol.asyncIterator]()
   let nextPending = false
   let finished = false
   try {
