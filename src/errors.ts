@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'DISK_FULL'
   | 'ABORTED'
   | 'PROTOCOL_VIOLATION'
+  | 'STREAM_TRUNCATED'
   | 'PORT_IN_USE'
   | 'MANIFEST_FETCH_FAILED'
   | 'TLS_PIN_MISMATCH'
@@ -130,6 +131,15 @@ export class AbortedError extends DoswarmError {
 /** A peer broke the wire protocol (bad frame, bad length, bad index). */
 export class ProtocolError extends DoswarmError {
   constructor (message: string) { super('PROTOCOL_VIOLATION', message) }
+}
+/**
+ * A stream ended cleanly inside a frame: the last frame is incomplete. Not a
+ * violation — a connection closed gracefully (shutdown, connection pruning)
+ * ends its streams this way wherever their bytes stood — so the link closes
+ * and its requests move to other sources, but the peer is not struck (THREATS C5).
+ */
+export class StreamTruncatedError extends DoswarmError {
+  constructor (message: string) { super('STREAM_TRUNCATED', message) }
 }
 /** The listen port is already taken by another process. */
 export class PortInUseError extends DoswarmError {

@@ -8,7 +8,7 @@
  * has been checked. A payload that lies inside one pushed chunk is returned as
  * a view of that chunk (no copy); one that spans chunks is copied once.
  */
-import { ProtocolError, UsageError } from '../errors.js'
+import { ProtocolError, StreamTruncatedError, UsageError } from '../errors.js'
 import { MAX_HEADER_LENGTH, MAX_PAYLOAD_LENGTH } from './constants.js'
 import { checkBitfield, type Frame, type FrameHeader } from './message.js'
 import { Header } from './messages.js'
@@ -115,12 +115,16 @@ export class FrameDecoder {
     return frames
   }
 
-  /** The remote closed its side: throws {@link ProtocolError} if it stopped inside a frame. */
+  /**
+   * The remote closed its side: throws {@link StreamTruncatedError} if it
+   * stopped inside a frame (a disconnect, not a violation: a graceful
+   * connection close cuts streams wherever they stand), or the decoder's
+   * earlier {@link ProtocolError}.
+   */
   end (): void {
     if (this.#error !== undefined) throw this.#error
     if (!this.idle) {
-      this.#error = new ProtocolError(`stream ended inside a frame (${this.bufferedBytes} bytes buffered)`)
-      throw this.#error
+      throw new StreamTruncatedError(`stream ended inside a frame (${this.bufferedBytes} bytes buffered)`)
     }
   }
 

@@ -48,8 +48,12 @@ export type EvilBehaviour =
   | { kind: 'malformed-map', map: MalformedMap }
   /** T2: a valid HELLO (full map), then `HAVE` of an index ≥ pieceCount. */
   | { kind: 'have-out-of-range' }
-  /** C5: answers the first REQUEST of a session with a PIECE header and half its payload, then resets the stream or kills the connection. Needs `data`. */
-  | { kind: 'disconnect-mid-piece', how: 'reset-stream' | 'abort-connection' }
+  /**
+   * C5: answers the first REQUEST of a session with a PIECE header and half
+   * its payload, then resets the stream, kills the connection, or closes the
+   * connection gracefully (every stream ends cleanly, inside the frame). Needs `data`.
+   */
+  | { kind: 'disconnect-mid-piece', how: 'reset-stream' | 'abort-connection' | 'close-connection' }
   /** R4: a 1 GiB length prefix (`80 80 80 80 04`) instead of the HELLO, or right after a valid one. */
   | { kind: 'oversized-prefix', when: 'instead-of-hello' | 'after-hello' }
   /** R8: a valid HELLO with an empty map, then `count` HAVEs of piece `index` in one burst; honest answers after. Needs `data`. */
@@ -272,7 +276,8 @@ export async function startEvilPeer (init: EvilPeerInit): Promise<EvilPeer> {
         // let the half piece reach the wire before cutting it off
         await new Promise(resolve => setTimeout(resolve, 50))
         if (behaviour.how === 'reset-stream') stream.abort(new Error('evil: reset mid-piece'))
-        else conn.abort(new Error('evil: connection killed mid-piece'))
+        else if (behaviour.how === 'abort-connection') conn.abort(new Error('evil: connection killed mid-piece'))
+        else await conn.close().catch(() => { conn.abort(new Error('evil: graceful close failed')) })
         return
       }
       case 'have-out-of-range':

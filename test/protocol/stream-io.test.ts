@@ -74,9 +74,9 @@ describe('readFrames', () => {
     assert.equal((await collect(readFrames(source, decoder()))).length, 1)
   })
 
-  it('throws ProtocolError when the source ends inside a frame', async () => {
+  it('throws StreamTruncatedError (a disconnect, not a violation) when the source ends inside a frame', async () => {
     const bytes = concat(encodeFrame({ type: 'HAVE', index: 1 }))
-    await assert.rejects(collect(readFrames(chunksOf([bytes, bytes.subarray(0, 2)]), decoder())), { name: 'ProtocolError' })
+    await assert.rejects(collect(readFrames(chunksOf([bytes, bytes.subarray(0, 2)]), decoder())), { name: 'StreamTruncatedError', code: 'STREAM_TRUNCATED' })
   })
 
   it('throws ProtocolError on a bad frame, after yielding the good ones before it', async () => {

@@ -202,7 +202,7 @@ test('T2 HAVE of an index ≥ pieceCount: disconnect + ban', { timeout: 40_000 }
   }
 })
 
-for (const how of ['reset-stream', 'abort-connection'] as const) {
+for (const how of ['reset-stream', 'abort-connection', 'close-connection'] as const) {
   test(`C5 disconnect mid-piece (${how}): not corruption, not banned; the piece comes from elsewhere`, { timeout: 40_000 }, async () => {
     let s: Scene | undefined
     try {
