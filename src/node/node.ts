@@ -258,7 +258,7 @@ export class DoswarmNode {
               peers: session?.links.size ?? 0
             })
           },
-          onBan: source => { if (source.kind === 'peer') this.#swarm?.ban(source.id.slice('peer:'.length), 'sent pieces that failed their hash') }
+          onBan: (source, reason) => { if (source.kind === 'peer') this.#swarm?.ban(source.id.slice('peer:'.length), reason) }
         })
         session?.attachDownloader(downloader)
         let paused = false

@@ -103,8 +103,8 @@ export interface DownloaderInit {
   maxPendingBytes?: number
   random?: () => number
   onProgress?: (p: DownloadProgress) => void
-  /** A source was banned for bad pieces (the swarm disconnects it). */
-  onBan?: (source: PieceSource) => void
+  /** A source was banned, for bad pieces or a protocol violation, with the reason (the swarm disconnects it). */
+  onBan?: (source: PieceSource, reason: string) => void
   /** How often the loop re-checks policy while it waits. @default 200 */
   pollMs?: number
   /** Bandwidth cap: every received piece is charged here before its source is asked for more. */
@@ -190,7 +190,7 @@ export class Downloader {
     if (st !== undefined) st.banned = true
     if (source?.kind !== 'http') this.#peersBanned++
     for (const t of this.#tasks) if (t.source.id === id) t.abort.abort(new AbortedError('source banned'))
-    if (source !== undefined) this.#init.onBan?.(source)
+    if (source !== undefined) this.#init.onBan?.(source, reason)
     this.#poke()
   }
 
@@ -432,7 +432,7 @@ export class Downloader {
       if (st !== undefined) st.banned = true
       if (source.kind === 'peer') this.#peersBanned++
       for (const t of this.#tasks) if (t.source === source) t.abort.abort(new AbortedError('source banned'))
-      this.#init.onBan?.(source)
+      this.#init.onBan?.(source, `sent ${this.#health.badPieceCount(source.id)} pieces that failed their hash`)
     }
   }
 }
