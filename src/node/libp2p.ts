@@ -74,6 +74,8 @@ export interface P2PLimits {
   maxConnectionWriteChunks: number
   /** ms without a byte on a TCP socket before it is closed (yamux keep-alive runs every 30 s) */
   socketInactivityTimeout: number
+  /** connection monitor: ms between the liveness pings libp2p sends on every connection */
+  pingIntervalMs: number
 }
 
 /**
@@ -129,8 +131,24 @@ export const DEFAULT_LIMITS: Readonly<P2PLimits> = Object.freeze({
   maxYamuxPingsPer10s: 64,
   maxConnectionWriteBuffer: 32 * 1024 * 1024,
   maxConnectionWriteChunks: 65_536,
-  socketInactivityTimeout: 120_000
+  socketInactivityTimeout: 120_000,
+  // libp2p's default. The monitor starts a ping every interval whether or not
+  // the last one answered; see pingStreamsFor() for what that requires
+  pingIntervalMs: 10_000
 })
+
+/**
+ * Concurrent ping streams a connection must allow each way. libp2p's
+ * connection monitor opens a new ping stream every `pingIntervalMs` even
+ * while earlier ones wait (up to their timeout, ≤ 4 × the floor), and it
+ * aborts the whole connection — every swarm stream on it — when opening one
+ * fails. With the ping service's defaults (1 outbound, 2 inbound) one ping
+ * slower than the interval on a busy host did exactly that: 58 honest links
+ * cut in a 20-node run. So allow every ping that can overlap, on both sides.
+ */
+export function pingStreamsFor (pingIntervalMs: number): number {
+  return Math.ceil(4 * PING_TIMEOUT_FLOOR_MS / pingIntervalMs) + 1
+}
 
 export interface P2PNodeInit {
   /** state directory; the persistent Ed25519 peer identity lives in <stateDir>/peer-key (mode 0600, created on first start) */
@@ -208,7 +226,7 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
 
   const services: Record<string, (components: any) => unknown> = {
     identify: identify(),
-    ping: ping()
+    ping: ping({ maxInboundStreams: pingStreamsFor(limits.pingIntervalMs), maxOutboundStreams: pingStreamsFor(limits.pingIntervalMs) })
   }
   if (init.mdns !== false) services.mdns = mdns({ serviceTag: MDNS_SERVICE_TAG })
 
@@ -261,7 +279,8 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
       // libp2p pings every peer and drops connections whose ping exceeds an
       // adaptive timeout; a busy node (hashing, a crowd on one machine) answers
       // late but is not dead, so give pings a generous floor
-      connectionMonitor: { pingTimeout: { minTimeout: PING_TIMEOUT_FLOOR_MS, maxTimeout: 4 * PING_TIMEOUT_FLOOR_MS } },
+      // (pingStreamsFor: the pings it overlaps must not fail for want of streams)
+      connectionMonitor: { pingInterval: limits.pingIntervalMs, pingTimeout: { minTimeout: PING_TIMEOUT_FLOOR_MS, maxTimeout: 4 * PING_TIMEOUT_FLOOR_MS } },
       connectionManager: {
         maxConnections: limits.maxConnections,
         inboundConnectionThreshold: limits.inboundConnectionThreshold,

@@ -241,6 +241,39 @@ describe('p2p streams and gating', () => {
     await waitFor(() => hub.getConnections().length === 20, 3000, 'hub sees 20 connections')
   })
 
+  it('pings slower than the ping interval overlap without cutting the connection', { timeout: 15_000 }, async () => {
+    // libp2p's connection monitor starts a ping every interval even while the
+    // last one waits, and aborts the connection when it cannot open a stream
+    const a = await node({ limits: { pingIntervalMs: 250 } })
+    const b = await node()
+    const PING = '/ipfs/ping/1.0.0'
+    let inflight = 0
+    let overlap = 0
+    let answered = 0
+    await b.unhandle(PING)
+    await b.handle(PING, async (stream) => {
+      overlap = Math.max(overlap, ++inflight)
+      try {
+        const got: Uint8Array[] = []
+        let n = 0
+        for await (const chunk of stream) {
+          const bytes = chunk instanceof Uint8Array ? chunk : chunk.subarray()
+          got.push(bytes)
+          n += bytes.length
+          if (n >= 32) break
+        }
+        await new Promise(resolve => setTimeout(resolve, 1200)) // a busy host answers late
+        stream.send(Buffer.concat(got).subarray(0, 32))
+        await stream.close()
+        answered++
+      } catch {} finally { inflight-- }
+    }, { maxInboundStreams: 64 })
+    const conn = await a.dial(b.getMultiaddrs())
+    await waitFor(() => overlap >= 3 && answered >= 2, 8000, 'overlapping slow pings')
+    assert.equal(conn.status, 'open', 'the connection survived overlapping pings')
+    assert.ok(a.getConnections(b.peerId).includes(conn))
+  })
+
   it('with libp2p\'s default limits the same burst loses connections (the trap is real)', { timeout: 20_000 }, async () => {
     const hub = await node({ limits: { inboundConnectionThreshold: 5, maxIncomingPendingConnections: 10 } })
     const spokes = await Promise.all(Array.from({ length: 20 }, async () => await node()))
