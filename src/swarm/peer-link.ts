@@ -77,6 +77,10 @@ export class PeerLink implements PieceSource {
   /** addresses the peer says it listens on (for peer exchange) */
   readonly listenAddrs: readonly string[]
   bytesReceived = 0
+  /** when the link was set up (performance.now()) */
+  readonly openedAt = performance.now()
+  /** the error the link closed with; undefined while open or after a clean close */
+  closeError: Error | undefined
   bytesSent = 0
   readonly #stream: LinkStream
   readonly #host: PeerLinkHost
@@ -257,6 +261,7 @@ export class PeerLink implements PieceSource {
   /** End the link: fail pending requests, drop queued uploads, reset the stream on error. Idempotent. */
   close (err?: Error): void {
     if (this.closed) return
+    this.closeError = err
     this.#closed.abort(err ?? new AbortedError('link closed'))
     for (const p of [...this.#pending.values()]) p.reject(new PeerRequestError(`${this.id} went away`))
     this.#serving.clear()

@@ -62,6 +62,11 @@ export interface SessionInit {
   ban: (peerId: string, reason: string) => void
   /** peer exchange: dial these */
   discovered: (peers: readonly PeerRecord[]) => void
+  /**
+   * A link closed on an error (not a clean close by either side, not a ban
+   * of ours): the swarm may open it again. Returns true if it will try.
+   */
+  lost?: (peerId: string, addrs: readonly string[], upMs: number) => boolean
   now?: () => number
 }
 
@@ -98,6 +103,7 @@ export class ContentSession implements PeerLinkHost {
   #reserveTimer: NodeJS.Timeout | undefined
   #viewSize = 0
   #viewChangedAt = 0
+  #closing = false
 
   constructor (init: SessionInit) {
     this.#init = init
@@ -328,17 +334,11 @@ export class ContentSession implements PeerLinkHost {
   onPeers (_link: PeerLink, peers: readonly PeerRecord[]): void {
     const fresh = peers.filter(p => p.peerId !== this.#init.selfId && !this.links.has(p.peerId))
     for (const p of fresh) {
-      if (this.#heard.has(p.peerId) || this.#heard.size >= MAX_HEARD) continue
+      if (this.#heard.has(p.peerId)) continue
       // a peer in this swarm we are about to meet: count it as a downloader now, so we
-      // do not claim its blocks in the meantime; forget it if it never links
+      // do not claim its blocks in the meantime
       this.#lastJoin = this.coordinator.elapsed()
-      this.coordinator.setDownloader(p.peerId, true)
-      const timer = setTimeout(() => {
-        this.#heard.delete(p.peerId)
-        if (!this.links.has(p.peerId)) { this.coordinator.setDownloader(p.peerId, false); this.#downloader?.poke() }
-      }, HEARD_TTL_MS)
-      timer.unref?.()
-      this.#heard.set(p.peerId, timer)
+      this.#hear(p.peerId)
     }
     this.#init.discovered(fresh)
   }
@@ -364,11 +364,32 @@ export class ContentSession implements PeerLinkHost {
     this.#downloader?.poke()
   }
 
+  /**
+   * Count a downloading peer we are not linked to in ownership for
+   * {@link HEARD_TTL_MS}: its blocks stay its own meanwhile (its claims cannot
+   * reach us, so we wait rather than fetch them too); forgotten if it does not link.
+   */
+  #hear (peerId: string): void {
+    if (this.#heard.has(peerId) || this.#heard.size >= MAX_HEARD) return
+    this.coordinator.setDownloader(peerId, true)
+    const timer = setTimeout(() => {
+      this.#heard.delete(peerId)
+      if (!this.links.has(peerId)) { this.coordinator.setDownloader(peerId, false); this.#downloader?.poke() }
+    }, HEARD_TTL_MS)
+    timer.unref?.()
+    this.#heard.set(peerId, timer)
+  }
+
   onClosed (link: PeerLink): void {
     this.#peerCounter(link.peerId).received += link.bytesReceived
     if (this.links.get(link.peerId) !== link) return
     this.links.delete(link.peerId)
     this.coordinator.peerGone(link.peerId)
+    if (link.closeError !== undefined && !this.#closing) {
+      // lost on an error, not left: while the swarm links it again, a downloading peer keeps its blocks
+      const relinking = this.#init.lost?.(link.peerId, link.listenAddrs, performance.now() - link.openedAt) === true
+      if (relinking && !link.remote.full) this.#hear(link.peerId)
+    }
     const d = this.#downloader
     if (d !== undefined) {
       for (let i = 0; i < link.remote.length; i++) if (link.remote.get(i)) d.picker.removeAvailable(i)
@@ -418,6 +439,7 @@ export class ContentSession implements PeerLinkHost {
 
   /** Close every link (node stopping or content dropped). */
   close (): void {
+    this.#closing = true
     clearInterval(this.#reserveTimer)
     for (const t of this.#heard.values()) clearTimeout(t)
     this.#heard.clear()

@@ -23,6 +23,16 @@ export const HELLO_TIMEOUT_MS = 10_000
 export const DEFAULT_MAX_LINKS_PER_CONTENT = 64
 /** Streams of our protocol per connection, each way (one per content). @default 16 */
 export const MAX_STREAMS_PER_CONNECTION = 16
+/**
+ * A link lost to an error (a reset, a connection cut by a timeout on a busy
+ * host) is opened again after about this long, doubling per attempt, with
+ * jitter so both ends do not collide every time. @default 1000
+ */
+export const RELINK_BASE_MS = 1000
+/** Attempts to re-open a lost link before giving up on that peer (until it links again by itself). @default 6 */
+export const MAX_RELINK_ATTEMPTS = 6
+/** A link that stayed up this long starts its re-open attempts afresh when it is lost. @default 60000 */
+export const RELINK_RESET_MS = 60_000
 /** Banned identities from one IP address after which the address is banned. @default 2 */
 export const DEFAULT_IP_BAN_THRESHOLD = 2
 
@@ -65,6 +75,10 @@ export class Swarm {
   readonly #log: (m: string) => void
   readonly #onConnection = (evt: CustomEvent<Connection>): void => { this.#connected(evt.detail) }
   #started = false
+  /** peers being dialled for peer exchange or a re-link */
+  readonly #dialing = new Set<string>()
+  /** re-open attempts per (content, peer) after links lost to errors */
+  readonly #relinks = new Map<string, { attempts: number, timer?: NodeJS.Timeout }>()
   #bytesToPeersClosed = 0
   readonly #closedPeerTotals = new Map<string, { sent: number, received: number }>()
 
@@ -91,6 +105,8 @@ export class Swarm {
     if (!this.#started) return
     this.#started = false
     this.node.removeEventListener('connection:open', this.#onConnection)
+    for (const r of this.#relinks.values()) clearTimeout(r.timer)
+    this.#relinks.clear()
     for (const s of this.#sessions.values()) s.close()
     this.#sessions.clear()
     await this.node.unhandle(PROTOCOL_ID).catch(() => {})
@@ -175,6 +191,7 @@ export class Swarm {
       expectPeers: this.#init.expectPeers === true,
       ban: (peerId, reason) => { this.ban(peerId, reason) },
       discovered: peers => { this.#dialDiscovered(session, peers) },
+      lost: (peerId, addrs, upMs): boolean => this.#relink(session, peerId, addrs, upMs >= RELINK_RESET_MS),
       ...(this.#init.settleMs !== undefined ? { settleMs: this.#init.settleMs } : {}),
       ...((opts.httpDelayMs ?? this.#init.httpDelayMs) !== undefined ? { httpDelayMs: opts.httpDelayMs ?? this.#init.httpDelayMs } : {})
     })
@@ -236,7 +253,9 @@ export class Swarm {
     let session: ContentSession | undefined
     try {
       const first = await this.#next(frames)
-      if (first?.message.type !== 'HELLO') throw new ProtocolError('first message is not HELLO')
+      // closed before any frame (the opener or the connection went away): a disconnect, not a violation
+      if (first === undefined) { stream.abort(new Error('stream closed before HELLO')); return }
+      if (first.message.type !== 'HELLO') throw new ProtocolError('first message is not HELLO')
       session = this.#sessions.get(first.message.contentId)
       if (session === undefined || session.links.size >= (this.#init.maxLinksPerContent ?? DEFAULT_MAX_LINKS_PER_CONTENT)) {
         // not our content (or no room): reset, as PROTOCOL.md §1 says; not a violation
@@ -292,6 +311,37 @@ export class Swarm {
     void link.run()
   }
 
+  /**
+   * Open a link lost to an error again: on the connection if it is still
+   * there, else by dialling the addresses the peer gave in its HELLO. Retries
+   * with doubling delays until the peer is linked, banned, or
+   * {@link MAX_RELINK_ATTEMPTS} is reached. Returns true while it tries.
+   */
+  #relink (session: ContentSession, peerId: string, addrs: readonly string[], afresh: boolean): boolean {
+    if (!this.#started || this.#banned.has(peerId) || peerId === this.selfId) return false
+    const contentId = session.manifest.contentId
+    const key = `${contentId} ${peerId}`
+    const r = this.#relinks.get(key) ?? { attempts: 0 }
+    this.#relinks.set(key, r)
+    if (afresh) r.attempts = 0
+    if (r.timer !== undefined) return true
+    if (r.attempts >= MAX_RELINK_ATTEMPTS) return false
+    const delay = RELINK_BASE_MS * 2 ** r.attempts * (0.5 + Math.random())
+    r.attempts++
+    r.timer = setTimeout(() => {
+      r.timer = undefined
+      if (!this.#started || this.#sessions.get(contentId) !== session || this.#banned.has(peerId) || session.links.has(peerId)) return
+      let conn: Connection | undefined
+      try { conn = this.node.getConnections(peerIdFromString(peerId)).find(c => c.status === 'open') } catch { return }
+      if (conn !== undefined) void this.#open(session, conn)
+      else this.#dialDiscovered(session, [{ peerId, addrs }])
+      // check again later: the attempt may fail without a link to lose
+      this.#relink(session, peerId, addrs, false)
+    }, delay)
+    r.timer.unref?.()
+    return true
+  }
+
   #dialDiscovered (session: ContentSession, peers: readonly PeerRecord[]): void {
     const max = this.#init.maxLinksPerContent ?? DEFAULT_MAX_LINKS_PER_CONTENT
     for (const p of peers) {
@@ -299,12 +349,15 @@ export class Swarm {
       if (this.#banned.has(p.peerId) || p.peerId === this.selfId) continue
       let id: PeerId
       try { id = peerIdFromString(p.peerId) } catch { continue }
-      if (this.node.getConnections(id).length > 0) continue
+      if (this.node.getConnections(id).length > 0 || this.#dialing.has(p.peerId)) continue
       const addrs = p.addrs.flatMap(a => { try { return [multiaddr(a)] } catch { return [] } })
       if (addrs.length === 0) continue
+      // one dial per peer at a time: several links may tell us of the same newcomer at once
+      this.#dialing.add(p.peerId)
       void this.node.peerStore.merge(id, { multiaddrs: addrs })
         .then(async () => await this.node.dial(id, { signal: AbortSignal.timeout(HELLO_TIMEOUT_MS) }))
         .catch((err: Error) => { this.#log(`peer exchange dial to ${p.peerId} failed: ${err.message}`) })
+        .finally(() => { this.#dialing.delete(p.peerId) })
     }
   }
 }

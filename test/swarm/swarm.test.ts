@@ -2,7 +2,8 @@ import '../../src/polyfill.js'
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { swarmFixture } from '../helpers/swarm-fixture.js'
+import type { PeerLink } from '../../src/swarm/peer-link.js'
+import { swarmFixture, waitFor } from '../helpers/swarm-fixture.js'
 
 for (const n of [3, 5]) {
   test(`${n} nodes starting together get correct files, trade pieces, and ask the origin about once`, { timeout: 60_000 }, async () => {
@@ -47,6 +48,32 @@ test('a node whose origin fails keeps waiting for peers that still make progress
     assert.equal(b.bytesFromPeers + b.bytesFromHttp, fx.manifest.size)
     assert.ok(b.bytesFromPeers > 0, 'pieces came from its peer')
     assert.equal(a.piecesRejected + b.piecesRejected, 0)
+  } finally {
+    await fx.close()
+  }
+})
+
+test('a link lost to an error is opened again, and the download finishes from that peer', { timeout: 60_000 }, async () => {
+  // the origin refuses everything: the seeder is the only source, so losing the link for good would fail the download
+  const fx = await swarmFixture({ size: 2 * 1024 * 1024, pieceSize: 64 * 1024, behaviour: () => ({ kind: 'status', status: 500 }) })
+  try {
+    const seeder = await fx.node()
+    await seeder.seed(fx.manifest, fx.file)
+    // slow enough (~4 s) to cut the link mid-download
+    const leecher = await fx.node({ peers: [fx.addr(seeder)], httpDelayMs: 300, bandwidth: { uploadBps: 0, foregroundDownloadBps: 512 * 1024 } })
+    const seederId = seeder.peerId as string
+    const done = leecher.download(fx.manifest, { out: join(fx.dir, 'out.bin') })
+    const linkToSeeder = (): PeerLink | undefined => leecher.swarm?.session(fx.manifest.contentId)?.links.get(seederId)
+    await waitFor(() => (linkToSeeder()?.bytesReceived ?? 0) > 0, 20_000, 'pieces from the seeder')
+    const first = linkToSeeder() as PeerLink
+    first.close(new Error('test: link cut'))
+    await waitFor(() => { const l = linkToSeeder(); return l !== undefined && l !== first }, 20_000, 'a new link to the seeder')
+    const result = await done
+    assert.ok(await fx.same(join(fx.dir, 'out.bin')))
+    assert.equal(result.bytesFromHttp, 0)
+    assert.equal(result.bytesFromPeers, fx.manifest.size)
+    assert.equal(result.peersBanned, 0)
+    assert.equal(leecher.swarm?.isBanned(seederId), false)
   } finally {
     await fx.close()
   }
