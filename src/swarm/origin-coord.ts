@@ -14,7 +14,7 @@
  *     (rendezvous hashing over node ids, blocks of `blockPieces` consecutive
  *     pieces so that owned pieces still coalesce into long Range requests) —
  *     or every node ranked above us for that block (in rendezvous order) has
- *     either been silent (no CLAIM, RELEASE or HAVE) for `httpDelayMs`, or
+ *     either been silent (sent us nothing at all) for `httpDelayMs`, or
  *     claimed nothing for `OWNER_PATIENCE` times that (it does no origin
  *     work) — so an orphaned block passes to one successor, not to everyone.
  *     A live owner keeps its blocks however slow it is; a node we only heard
@@ -65,7 +65,7 @@ export class OriginCoordinator {
    */
   readonly #jitter: number
   #settledAt: number | undefined
-  /** last time each peer showed it is alive in this swarm (CLAIM, RELEASE, HAVE) */
+  /** last time each peer showed it is alive in this swarm (any frame; CLAIM, RELEASE, HAVE included) */
   readonly #activity = new Map<string, number>()
   /** last time each peer claimed anything (it does origin work) */
   readonly #lastClaim = new Map<string, number>()
@@ -108,7 +108,7 @@ export class OriginCoordinator {
   /** How many other downloading nodes share the origin work. */
   get downloaders (): number { return this.#downloaders.size }
 
-  /** A peer showed it is alive and working (a HAVE, a CLAIM, a RELEASE). */
+  /** A peer showed it is alive (any frame from it). */
   seen (peerId: string): void { this.#activity.set(peerId, this.#now()) }
 
   claim (peerId: string, indices: readonly number[], ttlMs: number): void {

@@ -38,6 +38,8 @@ export interface PeerLinkHost {
   read: (index: number) => Promise<Uint8Array>
   readonly uploads: UploadScheduler
   requestTimeoutMs: number
+  /** Any valid frame arrived: the peer is alive (it may be slow to announce anything on a busy host). */
+  onFrame?: (link: PeerLink) => void
   onHave: (link: PeerLink, index: number) => void
   onClaim: (link: PeerLink, indices: readonly number[], ttlMs: number) => void
   onRelease: (link: PeerLink, indices: readonly number[]) => void
@@ -181,6 +183,7 @@ export class PeerLink implements PieceSource {
   #handle (frame: Frame): void {
     const msg = frame.message
     validateMessage(msg, this.#host.ctx)
+    this.#host.onFrame?.(this)
     switch (msg.type) {
       case 'HELLO':
         throw new ProtocolError('second HELLO on one stream')

@@ -303,6 +303,14 @@ export class ContentSession implements PeerLinkHost {
     return false
   }
 
+  /**
+   * Every frame shows the peer is alive. Ownership of origin blocks passes on
+   * only from a peer that went silent: one that still talks but announces
+   * nothing (its commits and claim renewals come seconds apart on a busy host)
+   * keeps its blocks; the idle rule covers one that does no origin work.
+   */
+  onFrame (link: PeerLink): void { this.coordinator.seen(link.peerId) }
+
   onHave (link: PeerLink, index: number): void {
     this.#lastPeerHave = this.coordinator.elapsed()
     this.coordinator.release(link.peerId, [index])
