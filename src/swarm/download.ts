@@ -37,6 +37,11 @@ export const ENDGAME_MAX_MISSING = 8
  * bounds the memory they may hold meanwhile. @default 16 MiB
  */
 export const DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024
+/**
+ * A peer retired after failed requests in a row (timeouts: a busy host) is
+ * asked again after this long, doubled for each retirement. @default 20000
+ */
+export const DEFAULT_PEER_COOLDOWN_MS = 20_000
 
 /** What the scheduler needs of the store (see src/store). */
 export interface StoreLike {
@@ -101,6 +106,8 @@ export interface DownloaderInit {
   maxRangeBytes?: number
   /** @default DEFAULT_MAX_PENDING_BYTES (at least 4 pieces) */
   maxPendingBytes?: number
+  /** @default DEFAULT_PEER_COOLDOWN_MS */
+  peerCooldownMs?: number
   random?: () => number
   onProgress?: (p: DownloadProgress) => void
   /** A source was banned, for bad pieces or a protocol violation, with the reason (the swarm disconnects it). */
@@ -169,6 +176,8 @@ export class Downloader {
 
   addSource (source: PieceSource): void {
     this.#sources.set(source.id, source)
+    // a peer that linked again starts afresh (a retirement for timeouts ends; bans and bad pieces stay)
+    if (source.kind === 'peer') this.#health.revive(source.id)
     if (!this.#stats.has(source.id)) this.#stats.set(source.id, { id: source.id, kind: source.kind, bytes: 0, pieces: 0, rejected: 0, banned: false })
     this.#poke()
   }
@@ -314,6 +323,11 @@ export class Downloader {
     }
   }
 
+  /** A peer retired for failures (timeouts on a busy host) is asked again after a cool-down; the origin is not. */
+  #cooldown (source: PieceSource): number | undefined {
+    return source.kind === 'peer' ? (this.#init.peerCooldownMs ?? DEFAULT_PEER_COOLDOWN_MS) : undefined
+  }
+
   #taskHas (source: PieceSource, i: number): boolean {
     for (const t of this.#tasks) if (t.source === source && t.pieces.has(i)) return true
     return false
@@ -355,12 +369,12 @@ export class Downloader {
         if (!this.#health.usable(source.id)) break
       }
       if (expected < first + count && !signal.aborted && this.#health.usable(source.id)) {
-        this.#health.failure(source.id, `ended after ${expected - first} of ${count} pieces`)
+        this.#health.failure(source.id, `ended after ${expected - first} of ${count} pieces`, false, this.#cooldown(source))
       }
     } catch (err) {
       if (!signal.aborted && this.#fatal === undefined) {
         const fatal = err instanceof DoswarmError && err.code === 'ORIGIN_FAILED' && (err as { retryable?: boolean }).retryable === false
-        this.#health.failure(source.id, (err as Error)?.message ?? String(err), fatal)
+        this.#health.failure(source.id, (err as Error)?.message ?? String(err), fatal, this.#cooldown(source))
       }
     } finally {
       const left = [...task.pieces].filter(i => !handed.has(i) && !this.#store.have.get(i))

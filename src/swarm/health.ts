@@ -6,8 +6,12 @@
  *   Pieces come whole from one source, so the sender is always the sole
  *   source of a bad piece and every bad piece counts fully.
  * - availability: a fetch failed (timeout, reset, 5xx after retries). After
- *   `maxConsecutiveFailures` failures in a row the source is retired for
- *   this download; any success resets the count.
+ *   `maxConsecutiveFailures` failures in a row the source is retired; any
+ *   success resets the count. A retirement with a cool-down (peers: a busy
+ *   peer times out, then recovers) ends after the cool-down, doubled for
+ *   each retirement of the same source; one without (the origin, a fatal
+ *   error) lasts for the download. {@link SourceHealth.revive} ends it at
+ *   once (the peer linked again).
  */
 /** Bad pieces after which a source is banned. @default 2 */
 export const DEFAULT_BAN_THRESHOLD = 2
@@ -17,6 +21,8 @@ export const DEFAULT_MAX_CONSECUTIVE_FAILURES = 3
 export interface SourceHealthInit {
   banThreshold?: number
   maxConsecutiveFailures?: number
+  /** clock in ms. @default performance.now */
+  now?: () => number
 }
 
 interface Record {
@@ -24,6 +30,9 @@ interface Record {
   failuresInRow: number
   banned: boolean
   retired: boolean
+  /** when a retirement ends by itself (Infinity: it does not) */
+  retiredUntil: number
+  retirements: number
   lastError?: string
 }
 
@@ -31,8 +40,10 @@ export class SourceHealth {
   readonly banThreshold: number
   readonly maxConsecutiveFailures: number
   readonly #sources = new Map<string, Record>()
+  readonly #now: () => number
 
   constructor (init: SourceHealthInit = {}) {
+    this.#now = init.now ?? (() => performance.now())
     this.banThreshold = init.banThreshold ?? DEFAULT_BAN_THRESHOLD
     this.maxConsecutiveFailures = init.maxConsecutiveFailures ?? DEFAULT_MAX_CONSECUTIVE_FAILURES
     if (!Number.isInteger(this.banThreshold) || this.banThreshold < 1) throw new RangeError('banThreshold must be an integer ≥ 1')
@@ -41,7 +52,14 @@ export class SourceHealth {
 
   #get (id: string): Record {
     let r = this.#sources.get(id)
-    if (r === undefined) { r = { badPieces: new Set(), failuresInRow: 0, banned: false, retired: false }; this.#sources.set(id, r) }
+    if (r === undefined) { r = { badPieces: new Set(), failuresInRow: 0, banned: false, retired: false, retiredUntil: Infinity, retirements: 0 }; this.#sources.set(id, r) }
+    return r
+  }
+
+  /** The record, with a retirement whose cool-down has passed ended. */
+  #current (id: string): Record | undefined {
+    const r = this.#sources.get(id)
+    if (r?.retired === true && this.#now() >= r.retiredUntil) { r.retired = false; r.failuresInRow = 0 }
     return r
   }
 
@@ -62,13 +80,31 @@ export class SourceHealth {
     return true
   }
 
-  /** Record a failed fetch. Returns true if this retires the source. */
-  failure (id: string, reason: string, fatal = false): boolean {
+  /**
+   * Record a failed fetch. Returns true if this retires the source.
+   * @param cooldownMs a retirement ends after this long (doubled per earlier
+   *   retirement of `id`); undefined or `fatal`: it lasts for the download
+   */
+  failure (id: string, reason: string, fatal = false, cooldownMs?: number): boolean {
+    this.#current(id)
     const r = this.#get(id)
     r.failuresInRow++
     r.lastError = reason
-    if (!r.retired && (fatal || r.failuresInRow >= this.maxConsecutiveFailures)) { r.retired = true; return true }
+    if (!r.retired && (fatal || r.failuresInRow >= this.maxConsecutiveFailures)) {
+      r.retired = true
+      r.retiredUntil = fatal || cooldownMs === undefined ? Infinity : this.#now() + cooldownMs * 2 ** r.retirements
+      r.retirements++
+      return true
+    }
     return false
+  }
+
+  /** End a retirement now (the source came back: a peer linked again). Bans and bad pieces stay. */
+  revive (id: string): void {
+    const r = this.#sources.get(id)
+    if (r === undefined) return
+    r.retired = false
+    r.failuresInRow = 0
   }
 
   /** Record a verified piece from `id`. */
@@ -76,13 +112,13 @@ export class SourceHealth {
 
   /** May `id` be asked for anything at all? */
   usable (id: string): boolean {
-    const r = this.#sources.get(id)
+    const r = this.#current(id)
     return r === undefined || (!r.banned && !r.retired)
   }
 
   /** May `id` be asked for piece `index`? */
   mayAsk (id: string, index: number): boolean {
-    const r = this.#sources.get(id)
+    const r = this.#current(id)
     return r === undefined || (!r.banned && !r.retired && !r.badPieces.has(index))
   }
 

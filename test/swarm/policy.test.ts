@@ -72,6 +72,38 @@ test('availability failures retire a source after three in a row; success resets
   assert.equal(h.usable('http:y'), false)
 })
 
+test('a retirement with a cool-down ends by itself, doubling per retirement; revive ends it at once; bans stay', () => {
+  let now = 0
+  const h = new SourceHealth({ now: () => now })
+  const retire = (): boolean => { h.failure('peer:a', 'timeout', false, 1000); h.failure('peer:a', 'timeout', false, 1000); return h.failure('peer:a', 'timeout', false, 1000) }
+  assert.equal(retire(), true)
+  assert.equal(h.usable('peer:a'), false)
+  now = 999
+  assert.equal(h.mayAsk('peer:a', 0), false)
+  now = 1000
+  assert.equal(h.usable('peer:a'), true, 'the cool-down passed')
+  assert.equal(retire(), true)
+  now = 2999
+  assert.equal(h.usable('peer:a'), false, 'the second retirement lasts twice as long')
+  now = 3000
+  assert.equal(h.usable('peer:a'), true)
+  assert.equal(retire(), true)
+  h.revive('peer:a')
+  assert.equal(h.usable('peer:a'), true, 'revived (linked again)')
+  // a ban is not a retirement: revive does not lift it, time does not either
+  h.badPiece('peer:a', 1); h.badPiece('peer:a', 2)
+  h.revive('peer:a')
+  now += 1e9
+  assert.equal(h.usable('peer:a'), false)
+  // without a cool-down (the origin) a retirement lasts
+  h.failure('http:x', 'stall', true, 1000)
+  now += 1e9
+  assert.equal(h.usable('http:x'), false, 'fatal: no cool-down')
+  for (let i = 0; i < 3; i++) h.failure('http:y', 'reset')
+  now += 1e9
+  assert.equal(h.usable('http:y'), false, 'no cool-down given')
+})
+
 test('origin coordination: owners split blocks, claims hold others back, delays expire', async () => {
   const { OriginCoordinator } = await import('../../src/swarm/origin-coord.js')
   let now = 0
