@@ -31,6 +31,16 @@ export interface PieceSource {
    */
   readonly maxConcurrent?: number
   /**
+   * `performance.now()` before which the source asked not to be given new
+   * requests (a peer that answered BUSY). Read on every scheduling pass.
+   */
+  readonly busyUntil?: number
+  /**
+   * A fetch that failed with this error was refused for now (the source is
+   * busy), not failed: it does not count against the source's health.
+   */
+  isBusyError?: (err: unknown) => boolean
+  /**
    * Fetch the run of pieces `first .. first+count-1`. Yields each piece as soon
    * as its bytes are complete, in index order. May stop early by throwing
    * (an {@link OriginError} or {@link ProtocolError}); pieces already yielded stand.

@@ -229,7 +229,7 @@ export class Downloader {
         if (this.#fatal !== undefined) throw this.#fatal
         this.#fill(signal)
         if (this.#tasks.size === 0 && this.#puts.size === 0 && !this.#store.complete) {
-          if (this.#policy.waiting?.() !== true) throw this.#unavailable()
+          if (this.#policy.waiting?.() !== true && !this.#backingOff()) throw this.#unavailable()
         }
         await new Promise<void>(resolve => {
           this.#wake = resolve
@@ -294,8 +294,10 @@ export class Downloader {
     const maxRun = Math.max(1, Math.floor((this.#init.maxRangeBytes ?? DEFAULT_MAX_RANGE_BYTES) / this.#manifest.pieceSize))
     // peers first: the origin is the source of last resort
     const ordered = [...this.#sources.values()].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'peer' ? -1 : 1))
+    const now = performance.now()
     for (const source of ordered) {
       if (!this.#health.usable(source.id)) continue
+      if ((source.busyUntil ?? 0) > now) continue
       let limit = source.maxConcurrent ?? (source.kind === 'http' ? DEFAULT_HTTP_CONCURRENCY : DEFAULT_PEER_CONCURRENCY)
       if (source.kind === 'http') limit = Math.min(limit, this.#policy.maxHttpConcurrency?.() ?? Infinity)
       let running = 0
@@ -321,6 +323,13 @@ export class Downloader {
         running++
       }
     }
+  }
+
+  /** Some usable source asked us to come back shortly (BUSY): wait for it rather than give up. */
+  #backingOff (): boolean {
+    const now = performance.now()
+    for (const s of this.#sources.values()) if ((s.busyUntil ?? 0) > now && this.#health.usable(s.id)) return true
+    return false
   }
 
   /** A peer retired for failures (timeouts on a busy host) is asked again after a cool-down; the origin is not. */
@@ -372,7 +381,9 @@ export class Downloader {
         this.#health.failure(source.id, `ended after ${expected - first} of ${count} pieces`, false, this.#cooldown(source))
       }
     } catch (err) {
-      if (!signal.aborted && this.#fatal === undefined) {
+      if (source.isBusyError?.(err) === true) {
+        // refused for now, not failed: the pieces go back to the pool for another holder
+      } else if (!signal.aborted && this.#fatal === undefined) {
         const fatal = err instanceof DoswarmError && err.code === 'ORIGIN_FAILED' && (err as { retryable?: boolean }).retryable === false
         this.#health.failure(source.id, (err as Error)?.message ?? String(err), fatal, this.#cooldown(source))
       }

@@ -26,6 +26,14 @@ export const MAX_PIPELINE = 16
 export const PIPELINE_TARGET_MS = 1000
 /** HAVE messages beyond twice the piece count are a flood (THREATS R8). */
 const HAVE_FLOOD_FACTOR = 2
+/**
+ * A request that would wait longer than this in our upload queue is answered
+ * REJECT BUSY at once (a third of the default request timeout), so the
+ * requester asks another holder instead of timing out on us. @default 5000
+ */
+export const BUSY_WAIT_MS = 5000
+/** A peer that answered BUSY is not asked for more for this long. @default 1000 */
+export const BUSY_BACKOFF_MS = 1000
 /** Unsolicited PIECE frames tolerated (late answers to cancelled requests). */
 const MAX_UNSOLICITED = 64
 
@@ -68,6 +76,14 @@ export class PeerRequestError extends DoswarmError {
   constructor (message: string) { super('PIECE_UNAVAILABLE', message) }
 }
 
+/** The peer answered BUSY: ask elsewhere for now; not a failure of the peer. */
+export class PeerBusyError extends PeerRequestError {
+  constructor (message: string) {
+    super(message)
+    this.name = 'PeerBusyError'
+  }
+}
+
 export class PeerLink implements PieceSource {
   readonly id: string
   readonly kind = 'peer' as const
@@ -99,6 +115,8 @@ export class PeerLink implements PieceSource {
   #pipeline = INITIAL_PIPELINE
   #haves = 0
   #unsolicited = 0
+  /** first BUSY answer since the last piece delivered */
+  #busySince: number | undefined
 
   constructor (init: { stream: LinkStream, peerId: string, outbound: boolean, host: PeerLinkHost, hello: HelloMessage, frames: AsyncIterator<Frame> }) {
     this.#stream = init.stream
@@ -112,9 +130,12 @@ export class PeerLink implements PieceSource {
   }
 
   get closed (): boolean { return this.#closed.signal.aborted }
-  /** Pipeline depth: grows while pieces come back fast, halves on timeouts. */
+  /** performance.now() before which the peer asked us to go elsewhere (BUSY) */
+  busyUntil = 0
+  /** Pipeline depth: grows while pieces come back fast, halves on timeouts and BUSY. */
   get maxConcurrent (): number { return this.#pipeline }
   has (index: number): boolean { return !this.closed && this.remote.get(index) }
+  isBusyError (err: unknown): boolean { return err instanceof PeerBusyError }
 
   /** Send a control message (not PIECE). */
   async send (msg: Message): Promise<void> {
@@ -204,6 +225,7 @@ export class PeerLink implements PieceSource {
         const bytes = frame.payload ?? new Uint8Array(0)
         this.bytesReceived += bytes.length
         if (performance.now() - p.started < PIPELINE_TARGET_MS) this.#pipeline = Math.min(MAX_PIPELINE, this.#pipeline + 1)
+        this.#busySince = undefined
         p.resolve(bytes)
         return
       }
@@ -214,7 +236,15 @@ export class PeerLink implements PieceSource {
           // it advertised the piece and now denies it: stop asking it for that piece
           this.remote.set(p.index, false)
         }
-        p.reject(new PeerRequestError(`${this.id} rejected piece ${p.index}: ${msg.reason}`))
+        if (msg.reason === 'BUSY') {
+          const now = performance.now()
+          this.busyUntil = now + BUSY_BACKOFF_MS
+          this.#pipeline = Math.max(1, this.#pipeline >> 1)
+          this.#busySince ??= now
+          // busy for longer than a request may take, with nothing delivered: as good as a staller (THREATS T2)
+          if (now - this.#busySince < this.#host.requestTimeoutMs) p.reject(new PeerBusyError(`${this.id} is busy: piece ${p.index}`))
+          else p.reject(new PeerRequestError(`${this.id} has been busy for ${Math.round(now - this.#busySince)} ms without delivering`))
+        } else p.reject(new PeerRequestError(`${this.id} rejected piece ${p.index}: ${msg.reason}`))
         return
       }
       case 'CANCEL': {
@@ -239,6 +269,11 @@ export class PeerLink implements PieceSource {
     // only pieces that verified and are durable are ever served (THREATS T6)
     if (!this.#host.have.get(index)) {
       void this.send({ type: 'REJECT', requestId, index, reason: 'NOT_HAVE' })
+      return
+    }
+    // a peer with nothing queued here is always served; more would only time out in our queue
+    if (this.#host.uploads.queued(this.peerId) > 0 && this.#host.uploads.expectedWaitMs() > BUSY_WAIT_MS) {
+      void this.send({ type: 'REJECT', requestId, index, reason: 'BUSY' })
       return
     }
     const job: UploadJob = async () => {

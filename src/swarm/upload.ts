@@ -11,10 +11,24 @@ export const DEFAULT_MAX_CONCURRENT_UPLOADS = 8
 /** An upload. */
 export type UploadJob = () => Promise<number | undefined | void>
 
+/** Uploads finished before the measured rate is trusted for {@link UploadScheduler.expectedWaitMs}. */
+const RATE_MIN_SAMPLES = 8
+/** Weight of the newest sample in the upload-rate average. */
+const RATE_ALPHA = 0.2
+/** Completions further apart than this are not a rate sample (the node was idle in between). */
+const RATE_MAX_GAP_MS = 2000
+
 export class UploadScheduler {
   readonly maxConcurrent: number
   readonly #queues = new Map<string, UploadJob[]>()
   readonly #cost = new WeakMap<UploadJob, number>()
+  readonly #now: () => number
+  /** bytes of the jobs waiting (not running) */
+  #queuedBytes = 0
+  /** bytes/ms sent while busy, averaged; undefined until measured */
+  #rate: number | undefined
+  #samples = 0
+  #lastDone = -Infinity
   /** round-robin order of peers with queued jobs */
   readonly #order: string[] = []
   #running = 0
@@ -25,10 +39,34 @@ export class UploadScheduler {
    * @param limiter upload bandwidth cap: a job's bytes are paid for before it
    * runs (its slot is held meanwhile), so even the first uploads respect it.
    */
-  constructor (maxConcurrent = DEFAULT_MAX_CONCURRENT_UPLOADS, limiter?: { consume: (bytes: number) => Promise<void> }) {
+  constructor (maxConcurrent = DEFAULT_MAX_CONCURRENT_UPLOADS, limiter?: { consume: (bytes: number) => Promise<void> }, now: () => number = () => performance.now()) {
     if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new RangeError('maxConcurrent must be an integer ≥ 1')
     this.maxConcurrent = maxConcurrent
     this.#limiter = limiter
+    this.#now = now
+  }
+
+  /**
+   * How long a job queued now would wait before it runs, from the bytes
+   * queued and the rate at which this node has been sending them (0 until
+   * enough uploads were measured). A peer that would wait longer than it
+   * waits for an answer is better told BUSY at once (THREATS R7 still holds:
+   * the refusal is per request, the round robin is unchanged).
+   */
+  expectedWaitMs (): number {
+    if (this.#rate === undefined || this.#samples < RATE_MIN_SAMPLES || this.#rate <= 0) return 0
+    return this.#queuedBytes / this.#rate
+  }
+
+  /** Record a finished upload of `bytes` (for the rate behind {@link expectedWaitMs}). */
+  #done (bytes: number): void {
+    const now = this.#now()
+    const gap = now - this.#lastDone
+    this.#lastDone = now
+    if (bytes <= 0 || gap <= 0 || gap > RATE_MAX_GAP_MS) return
+    const sample = bytes / gap
+    this.#rate = this.#rate === undefined ? sample : this.#rate + RATE_ALPHA * (sample - this.#rate)
+    this.#samples++
   }
 
   /** Jobs waiting (not yet running) for `peer`. */
@@ -37,7 +75,7 @@ export class UploadScheduler {
 
   /** Queue `job` for `peer`; `bytes` is what it will send (charged to the upload cap before it runs). */
   enqueue (peer: string, job: UploadJob, bytes = 0): void {
-    if (bytes > 0) this.#cost.set(job, bytes)
+    if (bytes > 0) { this.#cost.set(job, bytes); this.#queuedBytes += bytes }
     let q = this.#queues.get(peer)
     if (q === undefined) { q = []; this.#queues.set(peer, q); this.#order.push(peer) }
     q.push(job)
@@ -46,7 +84,10 @@ export class UploadScheduler {
 
   /** Drop everything queued for `peer` (it left, cancelled or was banned). */
   drop (peer: string): void {
-    if (!this.#queues.delete(peer)) return
+    const q = this.#queues.get(peer)
+    if (q === undefined) return
+    for (const job of q) this.#queuedBytes -= this.#cost.get(job) ?? 0
+    this.#queues.delete(peer)
     const i = this.#order.indexOf(peer)
     if (i >= 0) this.#order.splice(i, 1)
   }
@@ -57,6 +98,7 @@ export class UploadScheduler {
     const i = q?.indexOf(job) ?? -1
     if (q === undefined || i < 0) return false
     q.splice(i, 1)
+    this.#queuedBytes -= this.#cost.get(job) ?? 0
     if (q.length === 0) this.drop(peer)
     return true
   }
@@ -70,9 +112,11 @@ export class UploadScheduler {
       this.#running++
       const limiter = this.#limiter
       const cost = this.#cost.get(job) ?? 0
+      this.#queuedBytes -= cost
       void (async () => {
         if (limiter !== undefined && cost > 0) await limiter.consume(cost)
-        await job()
+        const sent = await job()
+        this.#done(typeof sent === 'number' ? sent : 0)
       })()
         .catch(() => {})
         .finally(() => { this.#running--; this.#pump() })

@@ -60,6 +60,8 @@ export type EvilBehaviour =
   | { kind: 'have-flood', count: number, index?: number }
   /** Control: a truthful seeder. Needs `data`. */
   | { kind: 'honest' }
+  /** Not an attack: a seeder too loaded to serve, answering every REQUEST with REJECT BUSY. */
+  | { kind: 'busy' }
   /**
    * Resets every session opened to it, as a node that does not share the
    * content does (PROTOCOL.md §1): for tests where only the sessions the evil
@@ -264,6 +266,9 @@ export async function startEvilPeer (init: EvilPeerInit): Promise<EvilPeer> {
         await writeFrames(stream, encodePiece(requestId, index, bytes))
         return
       }
+      case 'busy':
+        await writeFrames(stream, encodeFrame({ type: 'REJECT', requestId, index, reason: 'BUSY' }))
+        return
       case 'claim-all-stall':
       case 'malformed-map':
       case 'oversized-prefix':

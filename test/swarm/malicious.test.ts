@@ -146,6 +146,41 @@ test('T2 claim-all-stall, origin only: requests time out, the staller is retired
   }
 })
 
+test('a busy peer (REJECT BUSY) is asked again after a back-off, not retired or banned; the seeder delivers', { timeout: 40_000 }, async () => {
+  let s: Scene | undefined
+  try {
+    // ~5 s of download (cap), so the busy peer's back-offs run out several times
+    s = await scene({ kind: 'busy' }, { bandwidth: { foregroundDownloadBps: 96 * 1024 } })
+    const { fx, node, evil } = s
+    const seeder = await fx.node()
+    await seeder.seed(fx.manifest, fx.file)
+    await node.swarm?.node.dial(multiaddr(fx.addr(seeder)), { signal: AbortSignal.timeout(10_000) })
+    const result = await node.download(fx.manifest, { out: s.out })
+    assert.ok(await fx.same(s.out))
+    // the first 4 requests go out at once (the initial pipeline); a BUSY counted as a failure would retire it there
+    assert.ok(evil.stats.requests.length > 4, `the busy peer was asked ${evil.stats.requests.length} times`)
+    assert.equal(result.piecesRejected, 0)
+    assert.equal(result.peersBanned, 0)
+    assert.equal(node.swarm?.isBanned(evil.peerId), false)
+    assert.equal(result.bytesFromPeers, SIZE, 'the seeder delivered; the origin stayed off while peers held the pieces')
+  } finally {
+    await teardown(s)
+  }
+})
+
+test('a peer that is BUSY for longer than a request may take is retired like a staller; the origin delivers', { timeout: 40_000 }, async () => {
+  let s: Scene | undefined
+  try {
+    s = await scene({ kind: 'busy' }, { requestTimeoutMs: 1000 })
+    const result = await s.node.download(s.fx.manifest, { out: s.out })
+    assert.ok(await s.fx.same(s.out))
+    assert.equal(result.peersBanned, 0)
+    assert.equal(result.bytesFromHttp, SIZE)
+  } finally {
+    await teardown(s)
+  }
+})
+
 test('T2 claim-all-stall beside an honest seeder: stalled pieces move to the seeder; download finishes', { timeout: 40_000 }, async () => {
   let s: Scene | undefined
   try {

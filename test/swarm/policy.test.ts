@@ -192,6 +192,30 @@ test('uploads: bounded concurrency and round-robin between peers', async () => {
   assert.equal(order.length, 8)
 })
 
+test('uploads: the expected wait grows with the bytes queued over the measured send rate', async () => {
+  const { UploadScheduler } = await import('../../src/swarm/upload.js')
+  let now = 0
+  const up = new UploadScheduler(1, undefined, () => now)
+  const MiB = 1024 * 1024
+  const gates: Array<() => void> = []
+  // each job "sends" 1 MiB in 10 ms of the fake clock: 100 MiB/s
+  const job = () => async () => { await new Promise<void>(resolve => gates.push(resolve)); return MiB }
+  const finishOne = async (): Promise<void> => { now += 10; gates.shift()!(); for (let i = 0; i < 3; i++) await new Promise(resolve => setImmediate(resolve)) }
+  for (let i = 0; i < 4; i++) up.enqueue('a', job(), MiB)
+  assert.equal(up.expectedWaitMs(), 0, 'unknown rate: no estimate, nobody refused')
+  for (let i = 0; i < 3; i++) await finishOne()
+  for (let i = 0; i < 12; i++) { up.enqueue('a', job(), MiB); await finishOne() }
+  // one running, none queued: nothing to wait for
+  assert.equal(up.queued('a'), 0)
+  assert.equal(up.expectedWaitMs(), 0)
+  for (let i = 0; i < 50; i++) up.enqueue('b', job(), MiB)
+  const wait = up.expectedWaitMs()
+  assert.ok(wait > 450 && wait < 550, `50 MiB queued at ~100 MiB/s ≈ 500 ms, got ${wait}`)
+  up.drop('b')
+  assert.equal(up.expectedWaitMs(), 0, 'dropped jobs are no longer waited for')
+  while (gates.length > 0) await finishOne()
+})
+
 test('succession: a silent owner\'s block passes to exactly one successor, not to every waiting node', async () => {
   const { OriginCoordinator } = await import('../../src/swarm/origin-coord.js')
   let now = 0
