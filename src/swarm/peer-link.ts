@@ -9,7 +9,7 @@ import { setMaxListeners } from 'node:events'
 import { AbortedError, DoswarmError, ProtocolError } from '../errors.js'
 import type { Manifest } from '../manifest/types.js'
 import {
-  MAX_OUTSTANDING_REQUESTS, encodeFrame, encodePiece, expectedPieceLength, validateMessage, writeFrames,
+  MAX_OUTSTANDING_REQUESTS, StreamClosedError, encodeFrame, encodePiece, expectedPieceLength, validateMessage, writeFrames,
   type Frame, type FrameSink, type HelloMessage, type Message, type MessageContext, type PeerRecord
 } from '../protocol/index.js'
 import type { PieceData, PieceSource } from '../source/index.js'
@@ -194,7 +194,9 @@ export class PeerLink implements PieceSource {
         if (next.done === true) break
         this.#handle(next.value)
       }
-      this.close()
+      // the peer's side ended (it closed the link, or its connection closed
+      // cleanly under it): not our choice, so the swarm may open it again
+      this.close(new StreamClosedError(`${this.id} closed the link`))
     } catch (err) {
       if (err instanceof ProtocolError) this.#host.onViolation(this, err)
       this.close(err as Error)
