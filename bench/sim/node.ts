@@ -47,6 +47,11 @@ export interface WorldCounters {
   timeouts: number
   duplicatePieces: number
   httpAborts: number
+  /** dials started (discovery and peer exchange), and those that became links */
+  dials: number
+  dialsLinked: number
+  /** dials not made: one side was at `maxConnections` */
+  dialsRefused: number
 }
 
 interface Link {
