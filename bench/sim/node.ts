@@ -16,6 +16,7 @@ import { HEARD_TTL_MS, QUIET_MS, RESERVE_EVERY_MS, WARMUP_MS, WARMUP_RUN_PIECES 
 import type { SimConfig } from './config.js'
 import type { Engine, SimEvent } from './engine.js'
 import type { Flow, FlowNet } from './net.js'
+import { rendezvousScore } from './hash-memo.js'
 import { fork, type Random } from './rng.js'
 
 /** session.ts: peers heard of and not yet linked, at most (a module constant there). */
@@ -112,6 +113,10 @@ export class SimNode {
   readonly #lastClaim = new Map<string, number>()
   #coordSettledAt: number | undefined
   #jitter = 0
+  /** the coordinator's downloaders, mirrored */
+  readonly #view = new Set<string>()
+  /** block → [self, ...view] in descending rendezvous score (the coordinator's #candidates), until the view changes */
+  readonly #ranked = new Map<number, string[]>()
   // download.ts state
   readonly #inflight = new Map<number, number>()
   readonly #peerTasks = new Map<number, PeerTask>()
@@ -177,6 +182,12 @@ export class SimNode {
   #setDownloader (peerId: string, downloading: boolean): void {
     if (this.#w.cfg.ownership === 'blind') return
     this.coord.setDownloader(peerId, downloading)
+    // mirror of the coordinator's downloader set, for the succession walk in #mayFetchShortcut
+    const had = this.#view.has(peerId)
+    if (downloading && !had) this.#view.add(peerId)
+    else if (!downloading && had) this.#view.delete(peerId)
+    else return
+    this.#ranked.clear()
     if (this.coord.downloaders > this.viewPeak) this.viewPeak = this.coord.downloaders
   }
 
@@ -390,14 +401,31 @@ export class SimNode {
     if (this.#coordSettledAt === undefined) { this.#coordSettledAt = this.#w.engine.now; return undefined }
     const o = this.coord.owner(i)
     if (o === this.id) return true
+    // the succession walk of the real mayFetch, over a ranking cached until the view changes
     const now = this.#w.engine.now
     const delay = this.coord.httpDelayMs * (1 + this.#jitter)
-    const last = this.#activity.get(o)
-    if (last === undefined) return false
-    const silent = now - Math.max(this.#coordSettledAt, last) >= delay
-    const idle = now - Math.max(this.#coordSettledAt, this.#lastClaim.get(o) ?? this.#coordSettledAt) >= OWNER_PATIENCE * delay
-    if (!silent && !idle) return false
-    return undefined
+    for (const c of this.#candidates(Math.floor(i / this.coord.blockPieces))) {
+      if (c === this.id) return true
+      const last = this.#activity.get(c)
+      if (last === undefined) return false
+      const silent = now - Math.max(this.#coordSettledAt, last) >= delay
+      const idle = now - Math.max(this.#coordSettledAt, this.#lastClaim.get(c) ?? this.#coordSettledAt) >= OWNER_PATIENCE * delay
+      if (!silent && !idle) return false
+    }
+    return true
+  }
+
+  /** OriginCoordinator.#candidates: us and the downloaders, by descending score, ties by id. */
+  #candidates (block: number): string[] {
+    let r = this.#ranked.get(block)
+    if (r === undefined) {
+      r = [this.id, ...this.#view]
+        .map(p => ({ p, s: rendezvousScore(p, block) }))
+        .sort((a, b) => b.s - a.s || (a.p < b.p ? -1 : 1))
+        .map(x => x.p)
+      this.#ranked.set(block, r)
+    }
+    return r
   }
 
   #waiting (): boolean {

@@ -28,9 +28,10 @@ const args = cliArgs('node dist/bench/sim/run.js [options]', {
   handshake: { type: 'string', default: String(defaultConfig().handshakeMs), help: 'dial → link ready, ms (each dial adds up to as much again)' },
   'max-connections': { type: 'string', default: String(defaultConfig().maxConnections), help: "connections per node (libp2p maxConnections); 'inf': no limit" },
   'max-links': { type: 'string', default: String(defaultConfig().maxLinks), help: 'swarm links per node' },
+  'max-time': { type: 'string', default: String(defaultConfig().maxTimeMs / 1000), help: 'stop at this virtual time even if nodes are still downloading, s' },
   out: { type: 'string', default: 'docs/benchmarks', help: 'output folder' },
   'no-plot': { type: 'boolean', help: 'skip the PNG' },
-  progress: { type: 'boolean', help: 'print virtual time, events, heap and RSS to stderr every 10 virtual s' }
+  progress: { type: 'boolean', help: 'print virtual time, events, heap and RSS to stderr every 2 virtual s' }
 })
 
 const size = args.bytes('size')
@@ -55,6 +56,7 @@ for (const n of args.list('n').map(Number)) {
     ownership,
     maxLinks: args.num('max-links'),
     maxConnections,
+    maxTimeMs: args.num('max-time') * 1000,
     latencyMs: args.num('latency'),
     handshakeMs: args.num('handshake'),
     discovery: discovery as 'mdns' | 'static'
@@ -67,7 +69,7 @@ for (const n of args.list('n').map(Number)) {
       const m = process.memoryUsage()
       peakRss = Math.max(peakRss, m.rss)
       peakHeap = Math.max(peakHeap, m.heapUsed)
-      if (args.flag('progress') && p.t % 10_000 === 0) {
+      if (args.flag('progress') && p.t % 2000 === 0) {
         console.error(`  N=${n} t=${p.t / 1000} s: held ${p.held.toFixed(3)}, done ${p.done}, ${engine.executed} events, ${engine.pending} queued, ${c.dials} dials (${c.dialsLinked} linked), ` +
           `heap ${(m.heapUsed / 2 ** 20).toFixed(0)} MiB, rss ${(m.rss / 2 ** 20).toFixed(0)} MiB, wall ${((performance.now() - t0) / 1000).toFixed(1)} s`)
       }
