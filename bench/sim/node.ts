@@ -71,6 +71,21 @@ interface Link {
   running: number
 }
 
+/** a block's candidates in the coordinator's order (score descending, then id ascending) */
+interface Ranking { ids: string[], scores: number[] }
+
+/** Where (score, id) sits in a ranking: the first position that does not come before it. */
+function rankAt (r: Ranking, s: number, id: string): number {
+  let lo = 0
+  let hi = r.ids.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    const before = r.scores[mid] > s || (r.scores[mid] === s && r.ids[mid] < id)
+    if (before) lo = mid + 1; else hi = mid
+  }
+  return lo
+}
+
 interface PeerTask { link: Link, index: number, reqId: number, sentAt: number, timer: SimEvent, done: boolean }
 interface HttpTask { pieces: Set<number>, handed: Set<number>, flow: Flow | undefined, next: number, end: number, done: boolean }
 interface UploadReq { from: number, reqId: number, index: number }
@@ -116,7 +131,7 @@ export class SimNode {
   /** the coordinator's downloaders, mirrored */
   readonly #view = new Set<string>()
   /** block → [self, ...view] in descending rendezvous score (the coordinator's #candidates), until the view changes */
-  readonly #ranked = new Map<number, string[]>()
+  readonly #ranked = new Map<number, Ranking>()
   // download.ts state
   readonly #inflight = new Map<number, number>()
   readonly #peerTasks = new Map<number, PeerTask>()
@@ -187,7 +202,19 @@ export class SimNode {
     if (downloading && !had) this.#view.add(peerId)
     else if (!downloading && had) this.#view.delete(peerId)
     else return
-    this.#ranked.clear()
+    // keep the cached rankings sorted: one insertion or removal instead of a re-sort
+    for (const [block, r] of this.#ranked) {
+      const s = rendezvousScore(peerId, block)
+      const k = rankAt(r, s, peerId)
+      if (downloading) {
+        r.ids.splice(k, 0, peerId)
+        r.scores.splice(k, 0, s)
+      } else {
+        if (r.ids[k] !== peerId) throw new Error(`ranking of block ${block} lost ${peerId}`)
+        r.ids.splice(k, 1)
+        r.scores.splice(k, 1)
+      }
+    }
     if (this.coord.downloaders > this.viewPeak) this.viewPeak = this.coord.downloaders
   }
 
@@ -327,7 +354,7 @@ export class SimNode {
     for (let i = 0; i < this.have.length; i++) {
       if (this.have[i] === 1) continue
       const mine = this.#myClaims.get(i)
-      const owned = this.coord.owner(i) === this.id
+      const owned = this.#owner(i) === this.id
       if (mine !== undefined) {
         if (!owned && !fetching.has(i)) drop.push(i)
         else if (mine - now < ttl / 2) renew.push(i)
@@ -404,7 +431,7 @@ export class SimNode {
     if (this.coord.claimed(i)) return false
     if (!settled) return false
     if (this.#coordSettledAt === undefined) { this.#coordSettledAt = this.#w.engine.now; return undefined }
-    const o = this.coord.owner(i)
+    const o = this.#owner(i)
     if (o === this.id) return true
     // the succession walk of the real mayFetch, over a ranking cached until the view changes
     const now = this.#w.engine.now
@@ -420,17 +447,28 @@ export class SimNode {
     return true
   }
 
+  /**
+   * OriginCoordinator.owner(i): the head of the ranking (its order is the
+   * owner rule's: highest score, then smallest id). The real method re-ranks
+   * the whole view after every change of it; `verify` compares the two.
+   */
+  #owner (i: number): string {
+    const o = this.#candidates(Math.floor(i / this.coord.blockPieces))[0]
+    if (this.#w.cfg.verify && o !== this.coord.owner(i)) throw new Error(`owner of piece ${i}: sim ${o}, coordinator ${this.coord.owner(i)}`)
+    return o
+  }
+
   /** OriginCoordinator.#candidates: us and the downloaders, by descending score, ties by id. */
   #candidates (block: number): string[] {
     let r = this.#ranked.get(block)
     if (r === undefined) {
-      r = [this.id, ...this.#view]
+      const sorted = [this.id, ...this.#view]
         .map(p => ({ p, s: rendezvousScore(p, block) }))
         .sort((a, b) => b.s - a.s || (a.p < b.p ? -1 : 1))
-        .map(x => x.p)
+      r = { ids: sorted.map(x => x.p), scores: sorted.map(x => x.s) }
       this.#ranked.set(block, r)
     }
-    return r
+    return r.ids
   }
 
   #waiting (): boolean {
