@@ -4,6 +4,7 @@
  */
 import { DEFAULT_CLAIM_TTL_MS, DEFAULT_HTTP_DELAY_MS, DEFAULT_MAX_SETTLE_MS, DEFAULT_SETTLE_MS } from '../../src/swarm/origin-coord.js'
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../src/swarm/peer-link.js'
+import { DEFAULT_LIMITS } from '../../src/node/libp2p.js'
 import { DEFAULT_MAX_LINKS_PER_CONTENT } from '../../src/swarm/swarm.js'
 import { DEFAULT_MAX_CONCURRENT_UPLOADS } from '../../src/swarm/upload.js'
 
@@ -25,6 +26,15 @@ export interface SimConfig {
   handshakeMs: number
   /** swarm links per content per node (real: DEFAULT_MAX_LINKS_PER_CONTENT) */
   maxLinks: number
+  /**
+   * connections per node, dials in progress included (real: libp2p's
+   * `maxConnections`, DEFAULT_LIMITS 200). A dial to a node at the limit is
+   * refused (libp2p refuses inbound connections there) and a node at the
+   * limit does not dial (libp2p would prune the surplus connection it opened:
+   * one without a link has no streams). Infinity: no limit (the model before
+   * 2 Dec 2026, where peer exchange made the connection graph nearly complete).
+   */
+  maxConnections: number
   /** peers a node dials on start: the ones mDNS told it about, up to libp2p's maxConnections (200) */
   dialCandidates: number
   /**
@@ -71,6 +81,7 @@ export function defaultConfig (over: Partial<SimConfig> = {}): SimConfig {
     originLatencyMs: 10,
     handshakeMs: 20,
     maxLinks: DEFAULT_MAX_LINKS_PER_CONTENT,
+    maxConnections: DEFAULT_LIMITS.maxConnections,
     dialCandidates: 200,
     discovery: 'mdns',
     startSpreadMs: 0,

@@ -16,6 +16,7 @@ import { HEARD_TTL_MS, QUIET_MS, RESERVE_EVERY_MS, WARMUP_MS, WARMUP_RUN_PIECES 
 import type { SimConfig } from './config.js'
 import type { Engine, SimEvent } from './engine.js'
 import type { Flow, FlowNet } from './net.js'
+import { rendezvousScore } from './hash-memo.js'
 import { fork, type Random } from './rng.js'
 
 /** session.ts: peers heard of and not yet linked, at most (a module constant there). */
@@ -47,6 +48,11 @@ export interface WorldCounters {
   timeouts: number
   duplicatePieces: number
   httpAborts: number
+  /** dials started (discovery and peer exchange), and those that became links */
+  dials: number
+  dialsLinked: number
+  /** dials not made: one side was at `maxConnections` */
+  dialsRefused: number
 }
 
 interface Link {
@@ -63,6 +69,21 @@ interface Link {
   asked: Set<number>
   pipeline: number
   running: number
+}
+
+/** a block's candidates in the coordinator's order (score descending, then id ascending) */
+interface Ranking { ids: string[], scores: number[] }
+
+/** Where (score, id) sits in a ranking: the first position that does not come before it. */
+function rankAt (r: Ranking, s: number, id: string): number {
+  let lo = 0
+  let hi = r.ids.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    const before = r.scores[mid] > s || (r.scores[mid] === s && r.ids[mid] < id)
+    if (before) lo = mid + 1; else hi = mid
+  }
+  return lo
 }
 
 interface PeerTask { link: Link, index: number, reqId: number, sentAt: number, timer: SimEvent, done: boolean }
@@ -107,6 +128,10 @@ export class SimNode {
   readonly #lastClaim = new Map<string, number>()
   #coordSettledAt: number | undefined
   #jitter = 0
+  /** the coordinator's downloaders, mirrored */
+  readonly #view = new Set<string>()
+  /** block → [self, ...view] in descending rendezvous score (the coordinator's #candidates), until the view changes */
+  readonly #ranked = new Map<number, Ranking>()
   // download.ts state
   readonly #inflight = new Map<number, number>()
   readonly #peerTasks = new Map<number, PeerTask>()
@@ -172,6 +197,24 @@ export class SimNode {
   #setDownloader (peerId: string, downloading: boolean): void {
     if (this.#w.cfg.ownership === 'blind') return
     this.coord.setDownloader(peerId, downloading)
+    // mirror of the coordinator's downloader set, for the succession walk in #mayFetchShortcut
+    const had = this.#view.has(peerId)
+    if (downloading && !had) this.#view.add(peerId)
+    else if (!downloading && had) this.#view.delete(peerId)
+    else return
+    // keep the cached rankings sorted: one insertion or removal instead of a re-sort
+    for (const [block, r] of this.#ranked) {
+      const s = rendezvousScore(peerId, block)
+      const k = rankAt(r, s, peerId)
+      if (downloading) {
+        r.ids.splice(k, 0, peerId)
+        r.scores.splice(k, 0, s)
+      } else {
+        if (r.ids[k] !== peerId) throw new Error(`ranking of block ${block} lost ${peerId}`)
+        r.ids.splice(k, 1)
+        r.scores.splice(k, 1)
+      }
+    }
     if (this.coord.downloaders > this.viewPeak) this.viewPeak = this.coord.downloaders
   }
 
@@ -254,22 +297,27 @@ export class SimNode {
   }
 
   onPeers (_from: number, peers: readonly number[]): void {
+    // (index loops without a filtered copy: at N = 10,000 this runs ~40 million times while the links form)
     const w = this.#w
-    const fresh = peers.filter(p => p !== this.idx && !this.links.has(p))
-    for (const p of fresh) {
-      if (this.#heard.has(p) || this.#heard.size >= MAX_HEARD) continue
+    const heard = this.#heard
+    for (let k = 0; k < peers.length; k++) {
+      const p = peers[k]
+      if (p === this.idx || this.links.has(p)) continue
+      if (heard.has(p) || heard.size >= MAX_HEARD) continue
       this.#lastJoin = this.coord.elapsed()
       const peerId = w.nodes[p].id
       this.#setDownloader(peerId, true)
       const timer = w.engine.after(HEARD_TTL_MS, () => {
-        this.#heard.delete(p)
+        heard.delete(p)
         if (!this.links.has(p)) { this.#setDownloader(peerId, false); this.#poke() }
       })
-      this.#heard.set(p, timer)
-      if (this.#heard.size > this.heardPeak) this.heardPeak = this.#heard.size
+      heard.set(p, timer)
+      if (heard.size > this.heardPeak) this.heardPeak = heard.size
     }
     // swarm.#dialDiscovered
-    for (const p of fresh) {
+    for (let k = 0; k < peers.length; k++) {
+      const p = peers[k]
+      if (p === this.idx || this.links.has(p)) continue
       if (this.links.size >= w.cfg.maxLinks) return
       if (this.connected.has(p)) continue
       w.dial(this, p)
@@ -306,7 +354,7 @@ export class SimNode {
     for (let i = 0; i < this.have.length; i++) {
       if (this.have[i] === 1) continue
       const mine = this.#myClaims.get(i)
-      const owned = this.coord.owner(i) === this.id
+      const owned = this.#owner(i) === this.id
       if (mine !== undefined) {
         if (!owned && !fetching.has(i)) drop.push(i)
         else if (mine - now < ttl / 2) renew.push(i)
@@ -383,16 +431,44 @@ export class SimNode {
     if (this.coord.claimed(i)) return false
     if (!settled) return false
     if (this.#coordSettledAt === undefined) { this.#coordSettledAt = this.#w.engine.now; return undefined }
-    const o = this.coord.owner(i)
+    const o = this.#owner(i)
     if (o === this.id) return true
+    // the succession walk of the real mayFetch, over a ranking cached until the view changes
     const now = this.#w.engine.now
     const delay = this.coord.httpDelayMs * (1 + this.#jitter)
-    const last = this.#activity.get(o)
-    if (last === undefined) return false
-    const silent = now - Math.max(this.#coordSettledAt, last) >= delay
-    const idle = now - Math.max(this.#coordSettledAt, this.#lastClaim.get(o) ?? this.#coordSettledAt) >= OWNER_PATIENCE * delay
-    if (!silent && !idle) return false
-    return undefined
+    for (const c of this.#candidates(Math.floor(i / this.coord.blockPieces))) {
+      if (c === this.id) return true
+      const last = this.#activity.get(c)
+      if (last === undefined) return false
+      const silent = now - Math.max(this.#coordSettledAt, last) >= delay
+      const idle = now - Math.max(this.#coordSettledAt, this.#lastClaim.get(c) ?? this.#coordSettledAt) >= OWNER_PATIENCE * delay
+      if (!silent && !idle) return false
+    }
+    return true
+  }
+
+  /**
+   * OriginCoordinator.owner(i): the head of the ranking (its order is the
+   * owner rule's: highest score, then smallest id). The real method re-ranks
+   * the whole view after every change of it; `verify` compares the two.
+   */
+  #owner (i: number): string {
+    const o = this.#candidates(Math.floor(i / this.coord.blockPieces))[0]
+    if (this.#w.cfg.verify && o !== this.coord.owner(i)) throw new Error(`owner of piece ${i}: sim ${o}, coordinator ${this.coord.owner(i)}`)
+    return o
+  }
+
+  /** OriginCoordinator.#candidates: us and the downloaders, by descending score, ties by id. */
+  #candidates (block: number): string[] {
+    let r = this.#ranked.get(block)
+    if (r === undefined) {
+      const sorted = [this.id, ...this.#view]
+        .map(p => ({ p, s: rendezvousScore(p, block) }))
+        .sort((a, b) => b.s - a.s || (a.p < b.p ? -1 : 1))
+      r = { ids: sorted.map(x => x.p), scores: sorted.map(x => x.s) }
+      this.#ranked.set(block, r)
+    }
+    return r.ids
   }
 
   #waiting (): boolean {

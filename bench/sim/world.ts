@@ -33,6 +33,8 @@ export interface RunResult {
   completionMs: number[]
   /** links per node at the end: min / mean / max */
   links: { min: number, mean: number, max: number }
+  /** connections per node at the end (links included): mean / max */
+  connections: { mean: number, max: number }
   /** largest number of downloaders a node's coordinator knew at once (mean over nodes / max) */
   view: { mean: number, max: number }
   heardPeakMax: number
@@ -48,7 +50,13 @@ export interface RunResult {
 
 export interface TimelinePoint { t: number, originCopies: number, held: number, done: number, settled: number, timeouts: number, flows: number, uploaders: number }
 
-export function simulate (cfg: SimConfig): RunResult {
+/** Options that do not change a run's outcome. */
+export interface SimOptions {
+  /** called once a virtual second with the latest timeline point (progress, memory sampling) */
+  onTick?: (p: TimelinePoint, engine: Engine, counters: WorldCounters) => void
+}
+
+export function simulate (cfg: SimConfig, opts: SimOptions = {}): RunResult {
   installHashMemo()
   const wallStart = performance.now()
   const h0 = { ...hashStats }
@@ -60,7 +68,7 @@ export function simulate (cfg: SimConfig): RunResult {
   up.push(bytesPerMs(cfg.originUpMbps)); down.push(Infinity)
   const net = new FlowNet(engine, up, down)
   const pieceCount = Math.ceil(cfg.fileBytes / cfg.pieceBytes)
-  const counters: WorldCounters = { messages: 0, mayFetchCalls: 0, mayFetchReal: 0, timeouts: 0, duplicatePieces: 0, httpAborts: 0 }
+  const counters: WorldCounters = { messages: 0, mayFetchCalls: 0, mayFetchReal: 0, timeouts: 0, duplicatePieces: 0, httpAborts: 0, dials: 0, dialsLinked: 0, dialsRefused: 0 }
   let done = 0
   const staticBackoff = new Map<number, number>()
   let failed = 0
@@ -76,8 +84,11 @@ export function simulate (cfg: SimConfig): RunResult {
     dial: (from, to) => {
       const b = world.nodes[to]
       if (from.connected.has(to)) return
+      // libp2p maxConnections: the dialled node refuses; a full dialler would prune the new connection at once
+      if (from.connected.size >= cfg.maxConnections || b.connected.size >= cfg.maxConnections) { counters.dialsRefused++; return }
       from.connected.add(to)
       b.connected.add(from.idx)
+      counters.dials++
       engine.after(cfg.handshakeMs * (1 + rng()), () => {
         if (!b.started) {
           from.connected.delete(to)
@@ -92,6 +103,7 @@ export function simulate (cfg: SimConfig): RunResult {
         }
         // both sides refuse a new link for this content once they have maxLinks (swarm.#open / #inbound)
         if (from.links.size >= cfg.maxLinks || b.links.size >= cfg.maxLinks || from.links.has(to)) return
+        counters.dialsLinked++
         from.addLink(b, true)
         b.addLink(from, false)
       })
@@ -125,7 +137,9 @@ export function simulate (cfg: SimConfig): RunResult {
       flows += u
       if (u > 0) uploaders++
     }
-    timeline.push({ t: engine.now, originCopies: net.sentBy[cfg.n] / cfg.fileBytes, held: pieces / (pieceCount * cfg.n), done, settled, timeouts: counters.timeouts, flows, uploaders })
+    const point = { t: engine.now, originCopies: net.sentBy[cfg.n] / cfg.fileBytes, held: pieces / (pieceCount * cfg.n), done, settled, timeouts: counters.timeouts, flows, uploaders }
+    timeline.push(point)
+    opts.onTick?.(point, engine, counters)
     return done + failed < cfg.n
   })
   engine.run(cfg.maxTimeMs, () => done + failed === cfg.n)
@@ -154,6 +168,7 @@ export function simulate (cfg: SimConfig): RunResult {
     p90CompletionMs: quantile(times, 0.9),
     completionMs: times.map(t => Math.round(t)),
     links: { min: Math.min(...linkCounts), mean: linkCounts.reduce((a, b) => a + b, 0) / cfg.n, max: Math.max(...linkCounts) },
+    connections: { mean: world.nodes.reduce((s, x) => s + x.connected.size, 0) / cfg.n, max: Math.max(...world.nodes.map(x => x.connected.size)) },
     view: { mean: world.nodes.reduce((s, x) => s + x.viewPeak, 0) / cfg.n, max: Math.max(...world.nodes.map(x => x.viewPeak)) },
     heardPeakMax: Math.max(...world.nodes.map(x => x.heardPeak)),
     counters,

@@ -132,3 +132,15 @@ test('request deadlines: a deep upload queue times requests out and the download
   assert.equal(r.completed, 12)
   assert.ok(r.counters.timeouts > 0)
 })
+
+test('connection limit: no node holds more than maxConnections; refused dials leave the swarm complete', () => {
+  const r = simulate(small({ n: 30, maxConnections: 12, dialCandidates: 20 }))
+  assert.equal(r.completed, 30)
+  assert.ok(r.connections.max <= 12, `max connections ${r.connections.max}`)
+  assert.ok(r.counters.dialsRefused > 0)
+  assert.ok(r.links.max <= 12)
+  // without the limit the same swarm connects further (peer exchange dials everyone it hears of)
+  const open = simulate(small({ n: 30, maxConnections: Infinity, dialCandidates: 20 }))
+  assert.equal(open.counters.dialsRefused, 0)
+  assert.ok(open.connections.max > 12, `max connections ${open.connections.max}`)
+})
