@@ -141,6 +141,13 @@ export class ProtocolError extends DoswarmError {
 export class StreamTruncatedError extends DoswarmError {
   constructor (message: string) { super('STREAM_TRUNCATED', message) }
 }
+/**
+ * A source refused a fetch for now (a peer answered BUSY): the scheduler
+ * gives the pieces to another holder and does not count it against the source.
+ */
+export class SourceBusyError extends DoswarmError {
+  constructor (message: string) { super('PIECE_UNAVAILABLE', message) }
+}
 /** The listen port is already taken by another process. */
 export class PortInUseError extends DoswarmError {
   constructor (message: string) { super('PORT_IN_USE', message) }

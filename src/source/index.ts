@@ -36,14 +36,9 @@ export interface PieceSource {
    */
   readonly busyUntil?: number
   /**
-   * A fetch that failed with this error was refused for now (the source is
-   * busy), not failed: it does not count against the source's health.
-   */
-  isBusyError?: (err: unknown) => boolean
-  /**
    * Fetch the run of pieces `first .. first+count-1`. Yields each piece as soon
    * as its bytes are complete, in index order. May stop early by throwing
-   * (an {@link OriginError} or {@link ProtocolError}); pieces already yielded stand.
+   * (an {@link OriginError} or {@link ProtocolError}; SourceBusyError: refused for now, not failed); pieces already yielded stand.
    * Must honour `signal` promptly and never buffer more than one piece beyond
    * the one being yielded.
    */

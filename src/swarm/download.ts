@@ -8,7 +8,7 @@
  * State changes happen in synchronous sections; tasks report back and wake the
  * loop, which is the only place that starts new work.
  */
-import { AbortedError, DoswarmError, PieceUnavailableError, ProtocolError } from '../errors.js'
+import { AbortedError, DoswarmError, PieceUnavailableError, ProtocolError, SourceBusyError } from '../errors.js'
 import { pieceCount, pieceLength, type Manifest } from '../manifest/types.js'
 import type { PieceSource } from '../source/index.js'
 import type { Bitfield } from '../util/bitfield.js'
@@ -381,7 +381,7 @@ export class Downloader {
         this.#health.failure(source.id, `ended after ${expected - first} of ${count} pieces`, false, this.#cooldown(source))
       }
     } catch (err) {
-      if (source.isBusyError?.(err) === true) {
+      if (err instanceof SourceBusyError) {
         // refused for now, not failed: the pieces go back to the pool for another holder
       } else if (!signal.aborted && this.#fatal === undefined) {
         const fatal = err instanceof DoswarmError && err.code === 'ORIGIN_FAILED' && (err as { retryable?: boolean }).retryable === false

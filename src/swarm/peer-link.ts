@@ -6,7 +6,7 @@
  * ends the link and is reported so the swarm can ban the peer.
  */
 import { setMaxListeners } from 'node:events'
-import { AbortedError, DoswarmError, ProtocolError } from '../errors.js'
+import { AbortedError, DoswarmError, ProtocolError, SourceBusyError } from '../errors.js'
 import type { Manifest } from '../manifest/types.js'
 import {
   MAX_OUTSTANDING_REQUESTS, StreamClosedError, encodeFrame, encodePiece, expectedPieceLength, validateMessage, writeFrames,
@@ -76,14 +76,6 @@ export class PeerRequestError extends DoswarmError {
   constructor (message: string) { super('PIECE_UNAVAILABLE', message) }
 }
 
-/** The peer answered BUSY: ask elsewhere for now; not a failure of the peer. */
-export class PeerBusyError extends PeerRequestError {
-  constructor (message: string) {
-    super(message)
-    this.name = 'PeerBusyError'
-  }
-}
-
 export class PeerLink implements PieceSource {
   readonly id: string
   readonly kind = 'peer' as const
@@ -135,7 +127,6 @@ export class PeerLink implements PieceSource {
   /** Pipeline depth: grows while pieces come back fast, halves on timeouts and BUSY. */
   get maxConcurrent (): number { return this.#pipeline }
   has (index: number): boolean { return !this.closed && this.remote.get(index) }
-  isBusyError (err: unknown): boolean { return err instanceof PeerBusyError }
 
   /** Send a control message (not PIECE). */
   async send (msg: Message): Promise<void> {
@@ -244,7 +235,7 @@ export class PeerLink implements PieceSource {
           this.#pipeline = Math.max(1, this.#pipeline >> 1)
           this.#busySince ??= now
           // busy for longer than a request may take, with nothing delivered: as good as a staller (THREATS T2)
-          if (now - this.#busySince < this.#host.requestTimeoutMs) p.reject(new PeerBusyError(`${this.id} is busy: piece ${p.index}`))
+          if (now - this.#busySince < this.#host.requestTimeoutMs) p.reject(new SourceBusyError(`${this.id} is busy: piece ${p.index}`))
           else p.reject(new PeerRequestError(`${this.id} has been busy for ${Math.round(now - this.#busySince)} ms without delivering`))
         } else p.reject(new PeerRequestError(`${this.id} rejected piece ${p.index}: ${msg.reason}`))
         return
