@@ -227,9 +227,9 @@ export class Downloader {
       while (!this.#store.complete) {
         if (signal?.aborted === true) throw new AbortedError()
         if (this.#fatal !== undefined) throw this.#fatal
-        this.#fill(signal)
+        const backingOff = this.#fill(signal)
         if (this.#tasks.size === 0 && this.#puts.size === 0 && !this.#store.complete) {
-          if (this.#policy.waiting?.() !== true && !this.#backingOff()) throw this.#unavailable()
+          if (this.#policy.waiting?.() !== true && !backingOff) throw this.#unavailable()
         }
         await new Promise<void>(resolve => {
           this.#wake = resolve
@@ -289,7 +289,15 @@ export class Downloader {
       (reasons.length > 0 ? `; ${reasons.join('; ')}` : '; no sources'))
   }
 
-  #fill (signal?: AbortSignal): void {
+  /**
+   * Start what the sources can take. Returns true if a usable source was
+   * skipped because it asked us to come back shortly (BUSY): the loop then
+   * waits for it rather than give up. (Decided here, with the same clock
+   * reading as the skip: a second reading could see the back-off just ended
+   * and no task started for it.)
+   */
+  #fill (signal?: AbortSignal): boolean {
+    let backingOff = false
     const have = this.#store.have
     const maxRun = Math.max(1, Math.floor((this.#init.maxRangeBytes ?? DEFAULT_MAX_RANGE_BYTES) / this.#manifest.pieceSize))
     // peers first: the origin is the source of last resort
@@ -297,7 +305,7 @@ export class Downloader {
     const now = performance.now()
     for (const source of ordered) {
       if (!this.#health.usable(source.id)) continue
-      if ((source.busyUntil ?? 0) > now) continue
+      if ((source.busyUntil ?? 0) > now) { backingOff = true; continue }
       let limit = source.maxConcurrent ?? (source.kind === 'http' ? DEFAULT_HTTP_CONCURRENCY : DEFAULT_PEER_CONCURRENCY)
       if (source.kind === 'http') limit = Math.min(limit, this.#policy.maxHttpConcurrency?.() ?? Infinity)
       let running = 0
@@ -323,13 +331,7 @@ export class Downloader {
         running++
       }
     }
-  }
-
-  /** Some usable source asked us to come back shortly (BUSY): wait for it rather than give up. */
-  #backingOff (): boolean {
-    const now = performance.now()
-    for (const s of this.#sources.values()) if ((s.busyUntil ?? 0) > now && this.#health.usable(s.id)) return true
-    return false
+    return backingOff
   }
 
   /** A peer retired for failures (timeouts on a busy host) is asked again after a cool-down; the origin is not. */

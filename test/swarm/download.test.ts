@@ -1,0 +1,73 @@
+/**
+ * The download scheduler on its own, with an in-memory store and scripted
+ * sources: decisions that depend on when things are read, which a real swarm
+ * only hits by chance.
+ */
+import test from 'node:test'
+import assert from 'node:assert/strict'
+import { PieceUnavailableError } from '../../src/errors.js'
+import { Downloader, type StoreLike } from '../../src/swarm/download.js'
+import type { PieceData, PieceSource } from '../../src/source/index.js'
+import { Bitfield } from '../../src/util/bitfield.js'
+import { testManifest } from '../helpers/origin-fixtures.js'
+
+const PIECE = 16 * 1024
+
+/** The scheduler's own timers are unref'd (a real node has sockets open); keep the test process up meanwhile. */
+async function run (d: Downloader): Promise<ReturnType<Downloader['stats']>> {
+  const alive = setInterval(() => {}, 1000)
+  try { return await d.run(AbortSignal.timeout(10_000)) } finally { clearInterval(alive) }
+}
+
+/** Accepts every piece at once (the scheduler's part is under test, not the hash). */
+function memoryStore (pieces: number): StoreLike {
+  const manifest = testManifest(pieces * PIECE, PIECE)
+  const have = new Bitfield(pieces)
+  return {
+    manifest,
+    have,
+    get complete () { return have.full },
+    put: async (index, _bytes, _signal, opts) => {
+      const duplicate = have.get(index)
+      opts?.onWritten?.()
+      have.set(index)
+      return { ok: true, duplicate }
+    }
+  }
+}
+
+/** A peer that holds everything and whose BUSY back-off is read through `busyUntil`. */
+function scriptedPeer (busyUntil: () => number | undefined): PieceSource & { asked: number } {
+  const peer = {
+    id: 'peer:scripted',
+    kind: 'peer' as const,
+    asked: 0,
+    get busyUntil () { return busyUntil() },
+    has: () => true,
+    async * fetch (first: number, count: number): AsyncGenerator<PieceData> {
+      peer.asked++
+      for (let i = first; i < first + count; i++) yield { index: i, bytes: new Uint8Array(PIECE) }
+    }
+  }
+  return peer
+}
+
+test('a BUSY back-off that ends between two clock readings is waited out, not taken for "no source"', async () => {
+  // the back-off is in force at the first reading and over at every later one:
+  // the scheduler skipped the peer, so it must wait for it, whatever a later reading says
+  let reads = 0
+  const peer = scriptedPeer(() => (++reads === 1 ? performance.now() + 1 : undefined))
+  const store = memoryStore(4)
+  const d = new Downloader({ store, sources: [peer], pollMs: 10 })
+  const stats = await run(d)
+  assert.equal(store.complete, true)
+  assert.ok(peer.asked >= 1)
+  assert.equal(stats.bytesFromPeers, 4 * PIECE)
+})
+
+test('with no usable source and no back-off, the download fails at once with PIECE_UNAVAILABLE', async () => {
+  const store = memoryStore(2)
+  const peer = scriptedPeer(() => undefined)
+  const d = new Downloader({ store, sources: [{ ...peer, has: () => false, fetch: peer.fetch }], pollMs: 10 })
+  await assert.rejects(run(d), (err: unknown) => err instanceof PieceUnavailableError && err.code === 'PIECE_UNAVAILABLE')
+})
