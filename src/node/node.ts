@@ -328,6 +328,9 @@ export class DoswarmNode {
    */
   async seed (manifestIn: ManifestInput | Manifest, file?: string, opts: { trustedKeys?: string[], signal?: AbortSignal, fetch?: ManifestFetchOptions } = {}): Promise<Manifest> {
     const manifest = await this.#verify(manifestIn, opts.trustedKeys, opts.fetch)
+    // seeding accepts a version like downloading it: an older one is refused,
+    // a newer one raises the floor (THREATS T7)
+    await this.versions.admit(manifest)
     await this.start()
     const store = await this.#store(manifest)
     if (!store.complete && file === undefined) {

@@ -53,7 +53,15 @@ test('T7 rollback: an older version is refused before any fetch, also after a re
     // the same version re-signed (another createdAt, so another content id) is admitted
     assert.notEqual(v3again.contentId, v3.contentId)
     await node.download(v3again.bytes, { out: join(fx.dir, 'v3b.bin'), trustedKeys })
+    // seeding is accepting too: an older version is refused before its file is read
+    await assert.rejects(node.seed(v1.bytes, fx.file, { trustedKeys }), { code: 'MANIFEST_ROLLBACK' })
     await node.stop()
+
+    // …and seeding a newer version first raises the floor for a later download
+    const fresh = createNode({ httpOnly: true, cacheDir: join(fx.dir, 'cache-seed') })
+    await fresh.seed(v3.bytes, fx.file, { trustedKeys })
+    await assert.rejects(fresh.download(v1.bytes, { out: join(fx.dir, 'v1c.bin'), trustedKeys }).done, { code: 'MANIFEST_ROLLBACK' })
+    await fresh.stop()
 
     // the floor is per publisher: another key's version 1 of the same name is its own line
     const other = generateKey()
