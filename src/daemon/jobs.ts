@@ -113,6 +113,8 @@ export class JobManager {
       ? new Uint8Array(Buffer.from(req.manifest, 'base64'))
       : await loadManifestBytes((req.manifestPath ?? req.manifestUrl) as string, req.pin !== undefined ? { pin: req.pin } : {})
     const manifest = verifyManifest(bytes, { trustedKeys: [...this.#trust, ...trust] })
+    // a rolled-back version is refused here, before a job exists (the job would fail on it anyway)
+    await this.#node.versions.admit(manifest)
     await writeFileAtomic(nodeStoreFs, join(this.#stateDir, 'manifests'), `${manifest.contentId}.dsw`, bytes)
     const r: JobRecord = {
       id: randomBytes(6).toString('hex'),

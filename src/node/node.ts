@@ -328,11 +328,13 @@ export class DoswarmNode {
    */
   async seed (manifestIn: ManifestInput | Manifest, file?: string, opts: { trustedKeys?: string[], signal?: AbortSignal, fetch?: ManifestFetchOptions } = {}): Promise<Manifest> {
     const manifest = await this.#verify(manifestIn, opts.trustedKeys, opts.fetch)
-    // seeding accepts a version like downloading it: an older one is refused,
-    // a newer one raises the floor (THREATS T7)
-    await this.versions.admit(manifest)
     await this.start()
     const store = await this.#store(manifest)
+    // importing a local copy accepts that version like a download does: an
+    // older one is refused, a newer one raises the floor (THREATS T7). Content
+    // already complete in the cache was accepted when it arrived; sharing it
+    // again (peers may still be on it) accepts nothing new.
+    if (!store.complete) await this.versions.admit(manifest)
     if (!store.complete && file === undefined) {
       throw new UsageError(`content ${manifest.contentId} is not complete in the cache (${store.have.count}/${store.have.length} pieces); give the file to seed from`)
     }

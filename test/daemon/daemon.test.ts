@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DaemonClient } from '../../src/daemon/client.js'
+import { createManifest, privateKeyFromPem } from '../../src/manifest/index.js'
 import { swarmFixture } from '../helpers/swarm-fixture.js'
 import { startTestDaemon, until } from '../helpers/daemon-fixture.js'
 import { runCli, type CliRun } from '../helpers/cli.js'
@@ -166,6 +167,33 @@ test('the control API can listen on a Unix socket instead of TCP', { timeout: 30
     const client = new DaemonClient({ url: daemon.url, token: daemon.token })
     assert.equal((await client.stats()).mode, 'http-only')
     await assert.rejects(new DaemonClient({ url: daemon.url, token: 'nope' }).jobs(), { code: 'UNAUTHORIZED' })
+  } finally {
+    await daemon.stop()
+    await fx.close()
+  }
+})
+
+test('rollback floor in the daemon: an older version is refused at job creation (422), and every cached version is shared again after a restart', { timeout: 60_000 }, async () => {
+  const fx = await swarmFixture({ size: 256 * 1024, pieceSize: 64 * 1024 })
+  const v3 = await createManifest({ file: fx.file, origins: [fx.origin.url], privateKey: privateKeyFromPem(fx.privateKeyPem), pieceSize: 64 * 1024, version: 3 })
+  let { daemon, client } = await startTestDaemon(fx.dir, { trust: [fx.publicKey] })
+  try {
+    assert.equal(fx.manifest.version, 1)
+    // version 1 first, then version 3: both complete in the cache
+    for (const [m, name] of [[fx.manifest, 'v1.bin'], [v3, 'v3.bin']] as const) {
+      const job = await client.createJob({ manifest: b64(m.bytes), out: join(fx.dir, name) })
+      await until(async () => (await client.job(job.id)).state === 'complete')
+    }
+    const jobs = (await client.jobs()).length
+    const res = await fetch(`${daemon.url}/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${daemon.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ manifest: b64(fx.manifest.bytes), out: join(fx.dir, 'again.bin') }) })
+    assert.equal(res.status, 422)
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'MANIFEST_ROLLBACK')
+    assert.equal((await client.jobs()).length, jobs, 'no job was created for the rolled-back version')
+
+    await daemon.stop();
+    ({ daemon, client } = await startTestDaemon(fx.dir, { trust: [fx.publicKey] }))
+    // the floor is 3 now; the cache still holds version 1 and shares it with peers still on it
+    for (const m of [fx.manifest, v3]) assert.notEqual(daemon.node.swarm?.session(m.contentId), undefined, `version ${m.version} shared`)
   } finally {
     await daemon.stop()
     await fx.close()
