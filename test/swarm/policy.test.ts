@@ -2,6 +2,7 @@ import test from 'node:test'
 import assert from 'node:assert/strict'
 import { PiecePicker, type PickContext } from '../../src/swarm/picker.js'
 import { SourceHealth } from '../../src/swarm/health.js'
+import { OriginCoordinator } from '../../src/swarm/origin-coord.js'
 
 function ctx (have: Set<number>, inflight: Map<number, number>, eligible: (i: number) => boolean = () => true): PickContext {
   return { have: i => have.has(i), inflight: i => inflight.get(i) ?? 0, eligible }
@@ -168,6 +169,29 @@ test('origin coordination: owners split blocks, claims hold others back, delays 
   b.peerGone('peerB')
   assert.equal(b.owner(ownedByB[0]), 'peerA')
   assert.equal(b.claimed(ownedByB[0]), false)
+})
+
+test('origin coordination: owners follow every change of the downloader set (no stale cached order)', () => {
+  const now = 0
+  const owners = (c: OriginCoordinator): string[] => Array.from({ length: 100 }, (_, b) => c.owner(b * 16))
+  const fresh = (ids: string[]): OriginCoordinator => {
+    const c = new OriginCoordinator({ selfId: 'peerA', pieceCount: 1600, now: () => now, settleMs: 0 })
+    for (const p of ids) c.setDownloader(p, true)
+    return c
+  }
+  const c = fresh([])
+  const steps: Array<[string, boolean]> = [['peerB', true], ['peerC', true], ['peerB', false], ['peerD', true], ['peerB', true], ['peerC', false]]
+  const set = new Set<string>()
+  assert.deepEqual(new Set(owners(c)), new Set(['peerA']))
+  for (const [p, on] of steps) {
+    c.setDownloader(p, on)
+    if (on) set.add(p); else set.delete(p)
+    assert.deepEqual(owners(c), owners(fresh([...set])), `after ${on ? 'adding' : 'removing'} ${p}`)
+    // succession walks the same order: with everyone silent past the delay, a non-owned block is ours to fetch
+    // only once every candidate ranked above us is silent — and a peer only heard of keeps it
+    const theirs = Array.from({ length: 100 }, (_, b) => b * 16).find(i => c.owner(i) !== 'peerA')
+    if (theirs !== undefined) assert.equal(c.mayFetch(theirs, true), false, 'an owner only heard of keeps its block')
+  }
 })
 
 test('uploads: bounded concurrency and round-robin between peers', async () => {
