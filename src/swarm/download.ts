@@ -131,6 +131,8 @@ export class Downloader {
   readonly #policy: DownloadPolicy
   readonly #init: DownloaderInit
   readonly #inflight = new Map<number, number>()
+  /** source id → pieces its running tasks hold (a piece is never in two tasks of one source) */
+  readonly #asked = new Map<string, Set<number>>()
   readonly #tasks = new Set<Task>()
   /** pieces handed to the store, not yet durable (they stay in flight for the picker) */
   readonly #puts = new Set<PendingPut>()
@@ -311,13 +313,16 @@ export class Downloader {
       let running = 0
       for (const t of this.#tasks) if (t.source === source) running++
       while (running < limit) {
+        // usable was checked above; what is left of mayAsk is the pieces it sent bad copies of
+        const bad = this.#health.badPieces(source.id)
+        const asked = this.#asked.get(source.id)
+        const mayUseHttp = source.kind === 'http' ? this.#policy.mayUseHttp : undefined
         const ctx = {
           endgame: have.length - have.count <= ENDGAME_MAX_MISSING && this.#inflight.size >= have.length - have.count,
           have: (i: number) => have.get(i),
           inflight: (i: number) => this.#inflight.get(i) ?? 0,
-          eligible: (i: number) => source.has(i) && this.#health.mayAsk(source.id, i) &&
-            !this.#taskHas(source, i) &&
-            (source.kind !== 'http' || (this.#policy.mayUseHttp?.(i) ?? true))
+          eligible: (i: number) => source.has(i) && !bad.has(i) && asked?.has(i) !== true &&
+            (mayUseHttp === undefined || mayUseHttp(i))
         }
         let run: { first: number, count: number } | undefined
         if (source.kind === 'http') {
@@ -339,16 +344,15 @@ export class Downloader {
     return source.kind === 'peer' ? (this.#init.peerCooldownMs ?? DEFAULT_PEER_COOLDOWN_MS) : undefined
   }
 
-  #taskHas (source: PieceSource, i: number): boolean {
-    for (const t of this.#tasks) if (t.source === source && t.pieces.has(i)) return true
-    return false
-  }
 
   #start (source: PieceSource, first: number, count: number, signal?: AbortSignal): void {
     const abort = new AbortController()
     const task: Task = { source, pieces: new Set(), abort }
+    let asked = this.#asked.get(source.id)
+    if (asked === undefined) { asked = new Set(); this.#asked.set(source.id, asked) }
     for (let i = first; i < first + count; i++) {
       task.pieces.add(i)
+      asked.add(i)
       this.#inflight.set(i, (this.#inflight.get(i) ?? 0) + 1)
     }
     this.#tasks.add(task)
@@ -359,6 +363,7 @@ export class Downloader {
 
   #release (task: Task, i: number): void {
     if (!task.pieces.delete(i)) return
+    this.#asked.get(task.source.id)?.delete(i)
     const n = (this.#inflight.get(i) ?? 1) - 1
     if (n <= 0) this.#inflight.delete(i); else this.#inflight.set(i, n)
   }

@@ -36,6 +36,8 @@ interface Record {
   lastError?: string
 }
 
+const NO_PIECES: ReadonlySet<number> = new Set()
+
 export class SourceHealth {
   readonly banThreshold: number
   readonly maxConsecutiveFailures: number
@@ -122,6 +124,8 @@ export class SourceHealth {
     return r === undefined || (!r.banned && !r.retired && !r.badPieces.has(index))
   }
 
+  /** Pieces `id` sent a bad copy of (never asked of it again); empty if none. Owned by the health record: do not mutate. */
+  badPieces (id: string): ReadonlySet<number> { return this.#sources.get(id)?.badPieces ?? NO_PIECES }
   isBanned (id: string): boolean { return this.#sources.get(id)?.banned === true }
   badPieceCount (id: string): number { return this.#sources.get(id)?.badPieces.size ?? 0 }
   lastError (id: string): string | undefined { return this.#sources.get(id)?.lastError }

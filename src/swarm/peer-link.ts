@@ -121,12 +121,14 @@ export class PeerLink implements PieceSource {
     this.listenAddrs = init.hello.listenAddrs
   }
 
-  get closed (): boolean { return this.#closed.signal.aborted }
+  /** a plain flag: read for every piece on every scheduling pass */
+  #isClosed = false
+  get closed (): boolean { return this.#isClosed }
   /** performance.now() before which the peer asked us to go elsewhere (BUSY) */
   busyUntil = 0
   /** Pipeline depth: grows while pieces come back fast, halves on timeouts and BUSY. */
   get maxConcurrent (): number { return this.#pipeline }
-  has (index: number): boolean { return !this.closed && this.remote.get(index) }
+  has (index: number): boolean { return this.remote.get(index) && !this.#isClosed }
 
   /** Send a control message (not PIECE). */
   async send (msg: Message): Promise<void> {
@@ -293,6 +295,7 @@ export class PeerLink implements PieceSource {
   close (err?: Error): void {
     if (this.closed) return
     this.closeError = err
+    this.#isClosed = true
     this.#closed.abort(err ?? new AbortedError('link closed'))
     for (const p of [...this.#pending.values()]) p.reject(new PeerRequestError(`${this.id} went away`))
     this.#serving.clear()

@@ -47,12 +47,15 @@ export class PiecePicker {
     let endgameLoad = Infinity
     for (let k = 0; k < this.pieceCount; k++) {
       const i = (this.#start + k) % this.pieceCount
-      if (ctx.have(i) || !ctx.eligible(i)) continue
+      // cheap tests first: this runs for every piece, for every source, on every pass
+      if (ctx.have(i)) continue
       const load = ctx.inflight(i)
       if (load === 0) {
         const score = this.#availability[i]
-        if (score < bestScore) { best = i; bestScore = score; if (score <= 1) break }
-      } else if (ctx.endgame === true && best === undefined && load < maxDuplicates && load < endgameLoad) {
+        if (score >= bestScore || !ctx.eligible(i)) continue
+        best = i; bestScore = score
+        if (score <= 1) break
+      } else if (ctx.endgame === true && best === undefined && load < maxDuplicates && load < endgameLoad && ctx.eligible(i)) {
         endgame = i
         endgameLoad = load
       }

@@ -199,7 +199,10 @@ export class ContentSession implements PeerLinkHost {
         // a peer holding i keeps HTTP off it only while the scheduler would still
         // ask that peer for i: one that stalled or sent a bad copy must not (THREATS T2)
         const d = this.#downloader
-        for (const link of this.links.values()) if (link.has(i) && (d?.health.mayAsk(link.id, i) ?? true)) return false
+        // the picker counts the links holding i: none, nothing to scan
+        if (d === undefined || d.picker.availability(i) > 0) {
+          for (const link of this.links.values()) if (link.has(i) && (d?.health.mayAsk(link.id, i) ?? true)) return false
+        }
         return this.coordinator.mayFetch(i, this.#settled())
       },
       onHttpFetch: indices => {
