@@ -141,6 +141,7 @@ export class Downloader {
   #putBytes = 0
   readonly #stats = new Map<string, SourceStats>()
   #wake: (() => void) | undefined
+  #pollTimer: NodeJS.Timeout | undefined
   #fatal: DoswarmError | undefined
   #bytesFromHttp = 0
   #bytesFromPeers = 0
@@ -235,12 +236,19 @@ export class Downloader {
         }
         await new Promise<void>(resolve => {
           this.#wake = resolve
-          if (this.#tasks.size === 0 || this.#policy.waiting !== undefined) setTimeout(() => { this.#poke() }, this.#init.pollMs ?? 200).unref?.()
+          // one poll timer at a time: a timer per pass would let every other
+          // wake-up (a HAVE, a piece) leave one more timer polling forever
+          if ((this.#tasks.size === 0 || this.#policy.waiting !== undefined) && this.#pollTimer === undefined) {
+            this.#pollTimer = setTimeout(() => { this.#pollTimer = undefined; this.#poke() }, this.#init.pollMs ?? 200)
+            this.#pollTimer.unref?.()
+          }
         })
       }
       return this.stats(performance.now() - started)
     } finally {
       signal?.removeEventListener('abort', onAbort)
+      clearTimeout(this.#pollTimer)
+      this.#pollTimer = undefined
       const tasks = [...this.#tasks]
       for (const t of tasks) t.abort.abort(new AbortedError())
       // pieces already received finish their store commit, so the stats count them

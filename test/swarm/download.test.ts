@@ -71,3 +71,27 @@ test('with no usable source and no back-off, the download fails at once with PIE
   const d = new Downloader({ store, sources: [{ ...peer, has: () => false, fetch: peer.fetch }], pollMs: 10 })
   await assert.rejects(run(d), (err: unknown) => err instanceof PieceUnavailableError && err.code === 'PIECE_UNAVAILABLE')
 })
+
+test('wake-ups do not multiply the polling: the loop keeps one poll timer, however often it is woken', async () => {
+  const store = memoryStore(2)
+  const peer = scriptedPeer(() => undefined)
+  let passes = 0
+  let waiting = true
+  const d = new Downloader({
+    store,
+    sources: [{ ...peer, has: () => false, fetch: peer.fetch }],
+    pollMs: 50,
+    // called on every pass that finds nothing to start: counts the passes
+    policy: { waiting: () => { passes++; return waiting } }
+  })
+  const done = run(d).catch((err: unknown) => err)
+  // 300 wake-ups, each while the loop waits (a HAVE or a piece would do the same)
+  for (let k = 0; k < 300; k++) { d.poke(); await new Promise(resolve => setImmediate(resolve)) }
+  const before = passes
+  await new Promise(resolve => setTimeout(resolve, 500))
+  const idle = passes - before
+  waiting = false
+  assert.ok(await done instanceof PieceUnavailableError)
+  // one timer: about 500 / 50 = 10 passes; a timer left by every wake-up would poll 300 × 10 times
+  assert.ok(idle <= 40, `${idle} passes in 0.5 s of idle waiting`)
+})
