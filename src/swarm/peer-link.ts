@@ -55,6 +55,8 @@ export interface PeerLinkHost {
   onUploaded: (link: PeerLink, bytes: number) => void
   /** The peer broke the protocol: the swarm bans it. */
   onViolation: (link: PeerLink, err: Error) => void
+  /** A message of ours could not be encoded (a bug on this side); it was dropped. */
+  onLocalError?: (link: PeerLink, err: Error) => void
   onClosed: (link: PeerLink) => void
 }
 
@@ -133,8 +135,17 @@ export class PeerLink implements PieceSource {
   /** Send a control message (not PIECE). */
   async send (msg: Message): Promise<void> {
     if (this.closed) return
+    // a message we cannot encode is our fault, not the peer's: drop it and keep
+    // the link (closing with this ProtocolError would read as the peer's violation)
+    let frame: Uint8Array[]
     try {
-      await writeFrames(this.#stream, encodeFrame(msg), this.#closed.signal)
+      frame = encodeFrame(msg)
+    } catch (err) {
+      this.#host.onLocalError?.(this, err as Error)
+      return
+    }
+    try {
+      await writeFrames(this.#stream, frame, this.#closed.signal)
     } catch (err) {
       this.close(err as Error)
     }
@@ -191,7 +202,8 @@ export class PeerLink implements PieceSource {
       // cleanly under it): not our choice, so the swarm may open it again
       this.close(new StreamClosedError(`${this.id} closed the link`))
     } catch (err) {
-      if (err instanceof ProtocolError) this.#host.onViolation(this, err)
+      // a violation is what the peer sent; the error we closed the link with ourselves is not
+      if (err instanceof ProtocolError && err !== this.closeError) this.#host.onViolation(this, err)
       this.close(err as Error)
     }
   }

@@ -4,7 +4,7 @@
  * download scheduler. The session is the {@link PeerLinkHost} of its links.
  */
 import type { Manifest } from '../manifest/types.js'
-import { MAX_CLAIM_INDICES, messageContext, type HelloMessage, type MessageContext, type PeerRecord } from '../protocol/index.js'
+import { MAX_CLAIM_INDICES, messageContext, splitPeers, type HelloMessage, type MessageContext, type PeerRecord } from '../protocol/index.js'
 import type { Bitfield } from '../util/bitfield.js'
 import type { Downloader, DownloadPolicy } from './download.js'
 import { DEFAULT_CLAIM_TTL_MS, DEFAULT_MAX_SETTLE_MS, OriginCoordinator } from './origin-coord.js'
@@ -67,6 +67,8 @@ export interface SessionInit {
    * of ours): the swarm may open it again. Returns true if it will try.
    */
   lost?: (peerId: string, addrs: readonly string[], upMs: number) => boolean
+  /** warnings (a message of ours that could not be sent) */
+  log?: (message: string) => void
   now?: () => number
 }
 
@@ -282,7 +284,9 @@ export class ContentSession implements PeerLinkHost {
     for (const l of this.links.values()) {
       if (l !== link && l.listenAddrs.length > 0) others.push({ peerId: l.peerId, addrs: l.listenAddrs.slice(0, 16) })
     }
-    if (others.length > 0) void link.send({ type: 'PEERS', peers: others.slice(0, 64) })
+    // as many PEERS messages as the header limit needs: one message for 20
+    // peers with two addresses each is already over 4096 bytes
+    for (const msg of splitPeers(others)) void link.send(msg)
     // and tell the others about the newcomer, so every node's view of the swarm grows at once
     // (the origin rule needs everyone to agree who is downloading)
     if (link.listenAddrs.length > 0) {
@@ -357,6 +361,10 @@ export class ContentSession implements PeerLinkHost {
   onUploaded (link: PeerLink, bytes: number): void {
     this.counters.bytesToPeers += bytes
     this.#peerCounter(link.peerId).sent += bytes
+  }
+
+  onLocalError (link: PeerLink, err: Error): void {
+    this.#init.log?.(`a message to ${link.peerId} was dropped: ${err.message}`)
   }
 
   onViolation (link: PeerLink, err: Error): void {

@@ -192,6 +192,7 @@ export class Swarm {
       ban: (peerId, reason) => { this.ban(peerId, reason) },
       discovered: peers => { this.#dialDiscovered(session, peers) },
       lost: (peerId, addrs, upMs): boolean => this.#relink(session, peerId, addrs, upMs >= RELINK_RESET_MS),
+      log: this.#log,
       ...(this.#init.settleMs !== undefined ? { settleMs: this.#init.settleMs } : {}),
       ...((opts.httpDelayMs ?? this.#init.httpDelayMs) !== undefined ? { httpDelayMs: opts.httpDelayMs ?? this.#init.httpDelayMs } : {})
     })

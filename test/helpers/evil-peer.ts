@@ -133,9 +133,10 @@ export interface EvilPeer {
   reconnect: (addr: string, ms?: number) => Promise<boolean>
   /**
    * Dial `addr` (if needed), open a swarm stream, send HELLO (empty map unless
-   * `bitfield`; raw `first` bytes instead when given) and read the reply.
+   * `bitfield`, advertising `listenAddrs`; raw `first` bytes instead when
+   * given) and read the reply.
    */
-  openSession: (addr: string, opts?: { bitfield?: Uint8Array, first?: Uint8Array[], timeoutMs?: number }) => Promise<EvilSession>
+  openSession: (addr: string, opts?: { bitfield?: Uint8Array, first?: Uint8Array[], listenAddrs?: string[], timeoutMs?: number }) => Promise<EvilSession>
   stop: () => Promise<void>
 }
 
@@ -347,7 +348,7 @@ export async function startEvilPeer (init: EvilPeerInit): Promise<EvilPeer> {
     return conn.status !== 'open'
   }
 
-  const openSession = async (addr: string, opts: { bitfield?: Uint8Array, first?: Uint8Array[], timeoutMs?: number } = {}): Promise<EvilSession> => {
+  const openSession = async (addr: string, opts: { bitfield?: Uint8Array, first?: Uint8Array[], listenAddrs?: string[], timeoutMs?: number } = {}): Promise<EvilSession> => {
     const timeoutMs = opts.timeoutMs ?? 5000
     const connection = await connect(addr, timeoutMs)
     const stream = await connection.newStream(PROTOCOL_ID, { signal: AbortSignal.timeout(timeoutMs) })
@@ -368,7 +369,7 @@ export async function startEvilPeer (init: EvilPeerInit): Promise<EvilPeer> {
       }
     }
     if (opts.first !== undefined) await sendRaw(...opts.first)
-    else await send(hello(opts.bitfield ?? new Uint8Array(Math.ceil(n / 8))))
+    else await send({ ...hello(opts.bitfield ?? new Uint8Array(Math.ceil(n / 8))), listenAddrs: opts.listenAddrs ?? [] } as Message)
     let remoteHello: HelloMessage | undefined
     try {
       const first = await frames.next()

@@ -3,6 +3,7 @@ import test from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import type { PeerLink } from '../../src/swarm/peer-link.js'
+import { startEvilPeer, type EvilPeer } from '../helpers/evil-peer.js'
 import { swarmFixture, waitFor } from '../helpers/swarm-fixture.js'
 
 for (const n of [3, 5]) {
@@ -75,6 +76,45 @@ test('a link lost to an error is opened again, and the download finishes from th
     assert.equal(result.peersBanned, 0)
     assert.equal(leecher.swarm?.isBanned(seederId), false)
   } finally {
+    await fx.close()
+  }
+})
+
+test('peer exchange past one header: a node that knows many peers tells a newcomer of all of them in several PEERS messages, and bans no one', { timeout: 60_000 }, async () => {
+  const fx = await swarmFixture({ size: 64 * 1024, pieceSize: 16 * 1024 })
+  const evils: EvilPeer[] = []
+  try {
+    const seeder = await fx.node()
+    await seeder.seed(fx.manifest, fx.file)
+    // 10 peers advertising 16 addresses each: ~440 bytes per record, so one
+    // message holding all of them would be over the 4096-byte header limit
+    // (loopback addresses on unused ports: nothing dials them in this test)
+    for (let k = 0; k < 10; k++) {
+      const evil = await startEvilPeer({ dir: fx.dir, manifest: fx.manifest, behaviour: { kind: 'opener-only' } })
+      evils.push(evil)
+      const listenAddrs = Array.from({ length: 16 }, (_, j) => `/ip4/127.0.${k}.${j + 1}/tcp/${40000 + j}`)
+      await evil.openSession(fx.addr(seeder), { listenAddrs })
+    }
+    const session = seeder.swarm?.session(fx.manifest.contentId)
+    await waitFor(() => session?.links.size === 10, 10_000, 'ten links')
+    const newcomer = await startEvilPeer({ dir: fx.dir, manifest: fx.manifest, behaviour: { kind: 'opener-only' } })
+    evils.push(newcomer)
+    const s = await newcomer.openSession(fx.addr(seeder))
+    const told = new Set<string>()
+    let messages = 0
+    while (told.size < 10) {
+      const next = await Promise.race([s.frames.next(), new Promise<never>((resolve, reject) => setTimeout(() => { reject(new Error(`told of ${told.size} peers in ${messages} PEERS messages`)) }, 10_000))])
+      if (next.done === true) break
+      if (next.value.message.type !== 'PEERS') continue
+      messages++
+      for (const p of next.value.message.peers) told.add(p.peerId)
+    }
+    assert.equal(told.size, 10, 'told of every other peer')
+    assert.ok(messages >= 2, `split over ${messages} messages`)
+    assert.equal(seeder.swarm?.isBanned(newcomer.peerId), false, 'the newcomer is not banned for what we could not send')
+    assert.ok(session?.links.has(newcomer.peerId), 'its link stays open')
+  } finally {
+    for (const e of evils) await e.stop().catch(() => {})
     await fx.close()
   }
 })
