@@ -154,6 +154,7 @@ export class DoswarmNode {
     this.#swarm = new Swarm({
       node: this.#p2p,
       expectPeers: (this.init.peers ?? []).length > 0,
+      discovering: this.init.mdns ?? true,
       ...(this.init.httpDelayMs !== undefined ? { httpDelayMs: this.init.httpDelayMs } : {}),
       ...(this.init.settleMs !== undefined ? { settleMs: this.init.settleMs } : {}),
       ...(this.init.requestTimeoutMs !== undefined ? { requestTimeoutMs: this.init.requestTimeoutMs } : {}),

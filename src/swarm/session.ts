@@ -56,6 +56,12 @@ export interface SessionInit {
   claimTtlMs?: number
   /** static peers are configured: settle only once one has answered (or after maxSettleMs) */
   expectPeers: boolean
+  /**
+   * Peers are found by multicast discovery (mDNS): until the first peer
+   * links, settle no earlier than the http-delay — a crowd started together
+   * finds itself over seconds, and a node that settles alone owns every block.
+   */
+  discovering?: boolean
   /** @default DEFAULT_MAX_SETTLE_MS */
   maxSettleMs?: number
   /** the swarm bans a peer (violation) */
@@ -227,7 +233,8 @@ export class ContentSession implements PeerLinkHost {
   /**
    * Condition 3 of the origin rule: have peers had their chance to show up?
    * Settled once the settle time has passed, a configured static peer has
-   * answered, and no peer joined or was heard of for {@link QUIET_MS} — or,
+   * answered (with mDNS discovery: a peer has linked, or the http-delay has
+   * passed), and no peer joined or was heard of for {@link QUIET_MS} — or,
    * whatever happens, after `maxSettleMs`.
    */
   #settled (): boolean {
@@ -236,6 +243,7 @@ export class ContentSession implements PeerLinkHost {
     const settled = t >= (this.#init.maxSettleMs ?? DEFAULT_MAX_SETTLE_MS) || (
       t >= this.coordinator.settleMs &&
       (!this.#init.expectPeers || this.#answered) &&
+      (this.#init.discovering !== true || this.#answered || t >= this.coordinator.httpDelayMs) &&
       t - this.#lastJoin >= QUIET_MS)
     if (settled) this.#settledAt = t
     return settled

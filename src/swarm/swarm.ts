@@ -50,6 +50,8 @@ export interface SwarmInit {
   httpDelayMs?: number
   /** static peers are configured (the origin waits until one answers, up to a limit) */
   expectPeers?: boolean
+  /** peers are found by mDNS (the origin waits up to the http-delay for the first one) */
+  discovering?: boolean
   /** @default DEFAULT_MAX_LINKS_PER_CONTENT */
   maxLinksPerContent?: number
   /** @default DEFAULT_IP_BAN_THRESHOLD */
@@ -189,6 +191,7 @@ export class Swarm {
       listenAddrs: () => this.node.getMultiaddrs().map(a => a.toString()).filter(a => a.length <= 256),
       requestTimeoutMs: this.#init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
       expectPeers: this.#init.expectPeers === true,
+      discovering: this.#init.discovering === true,
       ban: (peerId, reason) => { this.ban(peerId, reason) },
       discovered: peers => { this.#dialDiscovered(session, peers) },
       lost: (peerId, addrs, upMs): boolean => this.#relink(session, peerId, addrs, upMs >= RELINK_RESET_MS),

@@ -259,3 +259,39 @@ test('succession: a silent owner\'s block passes to exactly one successor, not t
     assert.equal(takers.length, 1, `block ${block}: ${takers.join(',')}`)
   }
 })
+
+test('settling with mDNS discovery: no HTTP before the first peer links or the http-delay passes; without discovery, after the settle time', async () => {
+  const { ContentSession } = await import('../../src/swarm/session.js')
+  const { UploadScheduler } = await import('../../src/swarm/upload.js')
+  const { Bitfield } = await import('../../src/util/bitfield.js')
+  const { testManifest } = await import('../helpers/origin-fixtures.js')
+  let now = 0
+  const session = (discovering: boolean): InstanceType<typeof ContentSession> => {
+    const manifest = testManifest(16 * 65536, 65536)
+    return new ContentSession({
+      store: { manifest, have: new Bitfield(16), complete: false, read: async () => new Uint8Array(0), onDurable: undefined },
+      selfId: 'self',
+      uploads: new UploadScheduler(),
+      listenAddrs: () => [],
+      requestTimeoutMs: 15_000,
+      expectPeers: false,
+      discovering,
+      httpDelayMs: 5000,
+      ban: () => {},
+      discovered: () => {},
+      now: () => now
+    })
+  }
+  const lan = session(true)
+  const alone = session(false)
+  try {
+    now = 2000 // past the 1 s settle time and the 1 s quiet time; nobody has linked
+    assert.equal(lan.policy().mayUseHttp?.(0), false, 'mDNS: still waiting for a peer to show up')
+    assert.equal(alone.policy().mayUseHttp?.(0), true, 'no discovery: settled, and alone it owns every block')
+    now = 5001
+    assert.equal(lan.policy().mayUseHttp?.(0), true, 'mDNS: nobody showed up within the http-delay')
+  } finally {
+    lan.close()
+    alone.close()
+  }
+})
