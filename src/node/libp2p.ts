@@ -49,6 +49,10 @@ export interface P2PLimits {
   inboundConnectionThreshold: number
   /** connection manager: inbound connections still in the Noise/yamux upgrade */
   maxIncomingPendingConnections: number
+  /** admission: handshakes of hosts not known yet that may start at once (R1/R9 CPU budget) */
+  inboundHandshakeBurst: number
+  /** admission: ms per further handshake of hosts not known yet; the others wait (a pending slot each) */
+  inboundHandshakeRefillMs: number
   /** ms an inbound connection may take to finish Noise + yamux negotiation (slowloris bound) */
   inboundUpgradeTimeout: number
   /** ms for one outbound dial, socket to upgraded connection */
@@ -101,6 +105,11 @@ export const DEFAULT_LIMITS: Readonly<P2PLimits> = Object.freeze({
   inboundConnectionThreshold: 40,
   // a 20-node burst (+ margin) may be in the handshake at once; bounded for R2
   maxIncomingPendingConnections: 32,
+  // a handshake plus connection set-up costs ~9 ms of the event loop: 8 at
+  // once, then 8/s (≤ 8 % of a core) for hosts not known yet; known hosts
+  // (dialled by us, or speaking doswarm) skip the queue (admission.ts)
+  inboundHandshakeBurst: 8,
+  inboundHandshakeRefillMs: 125,
   // libp2p's 10 s: a handshake costs ~14 ms of CPU, but a loaded 2-core host
   // (hashing, 20 nodes in one test process) can stretch that a lot; a
   // slowloris holds at most maxIncomingPendingConnections slots this long
@@ -306,6 +315,7 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
   registerAdmission(node, admission)
   // our own dials beyond maxConnections take a slot from the host holding the most
   node.addEventListener('connection:open', () => { admission.enforceTable() })
+  node.addEventListener('stop', () => { admission.close() }, { once: true })
   const stop = new AbortController()
   node.addEventListener('stop', () => { stop.abort() }, { once: true })
 

@@ -74,10 +74,10 @@ describe('inbound admission control', () => {
       const conn = await honest.dial(multiaddr(addrOf(victim)), { signal: AbortSignal.timeout(20_000) })
       assert.equal(conn.status, 'open')
       // the slot came from the slowloris (one socket closed), not from the upgrade timeout (60 s)
-      assert.equal(attack.stillOpen(), pending - 1)
+      assert.equal(attack.stillOpen(), pending - 1, 'slowloris sockets still open')
       assert.equal(admissionOf(victim)?.stats()['evicted-pending'], 1)
-      assert.equal(admissionOf(victim)?.pending(), pending - 1)
       await waitFor(() => fromHost(victim, '127.0.0.1') === 1, 5000, 'the honest connection at the victim')
+      assert.equal(admissionOf(victim)?.pending(), pending - 1, 'pending at the victim')
     } finally {
       await cleanup([], attack.sockets)
     }
@@ -115,5 +115,50 @@ describe('inbound admission control', () => {
     await waitFor(() => fromHost(victim, '127.0.0.66') === max - 1, 5000, 'an inbound flood connection to be closed')
     assert.equal(conn.status, 'open')
     assert.equal(victim.getConnections().length, max)
+  })
+})
+
+describe('inbound handshake budget', () => {
+  afterEach(async () => {
+    await Promise.allSettled(nodes.map(async n => { await n.stop() }))
+    await cleanup(attackers)
+    nodes = []
+    attackers = []
+  })
+
+  it('hosts not known yet share a handshake budget: beyond the burst their handshakes wait, holding a pending slot', { timeout: 30_000 }, async () => {
+    const handshaken = new Set<string>()
+    // no refill while the test runs: only the burst may start
+    const victim = await node({ limits: { inboundHandshakeBurst: 2, inboundHandshakeRefillMs: 600_000 }, denyPeer: id => { handshaken.add(id); return false } })
+    const flood = connectionFlood(addrOf(victim), ['127.0.0.66'], 6, 6)
+    try {
+      await waitFor(() => admissionOf(victim)?.stats().queued === 4, 10_000, 'four sockets to wait for a handshake token')
+      await new Promise(resolve => setTimeout(resolve, 300))
+      assert.equal(handshaken.size, 2, 'handshakes started beyond the burst')
+      assert.equal(admissionOf(victim)?.pending(), 4)
+    } finally {
+      // stopping the victim refuses the waiting sockets; the flood's dials then fail
+      await victim.stop()
+      attackers = (await flood).peers
+    }
+  })
+
+  it('a host we dialled skips the handshake queue', { timeout: 40_000 }, async () => {
+    const victim = await node({ limits: { inboundHandshakeBurst: 1, inboundHandshakeRefillMs: 600_000 } })
+    const other = await node()
+    await victim.dial(multiaddr(addrOf(other)), { signal: AbortSignal.timeout(20_000) })
+    // the flood takes the only token; its other sockets wait
+    const flood = connectionFlood(addrOf(victim), ['127.0.0.66'], 3, 3)
+    try {
+      await waitFor(() => admissionOf(victim)?.stats().queued === 2, 10_000, 'the flood to wait for tokens')
+      // 127.0.0.1 is known (the victim dialled `other` there): a newcomer from it starts at once
+      const late = await node()
+      const conn = await late.dial(multiaddr(addrOf(victim)), { signal: AbortSignal.timeout(20_000) })
+      assert.equal(conn.status, 'open')
+      assert.equal(admissionOf(victim)?.stats().queued, 2)
+    } finally {
+      await victim.stop()
+      attackers = (await flood).peers
+    }
   })
 })
