@@ -6,18 +6,22 @@
  * victim's admission control refused and evicted, event-loop delay p99 and
  * RSS growth of this process (victim and honest downloader).
  *
- *   node dist/bench/security.js [--size 32MiB] [--baseline-runs 2] [--repeat 1] [--only r1-one,r2] [--in-process]
+ *   node dist/bench/security.js [--size 32MiB] [--baseline-runs 2] [--repeat 1] [--only r1-one,r2] [--attacker-nice 0] [--in-process]
  *
  * The attacker runs in a child process (another "host": its own event loop,
  * sending from 127.0.0.6x), as it would on another machine; `--in-process`
  * runs it in this process instead, where its own key generation, handshakes
  * and encryption compete with the victim's event loop (how figures before
- * 2026-12-02 were taken). The honest download is 32 MiB by default so that the
- * ratio measures throughput rather than start-up (8 MiB took ~0.3 s).
+ * 2026-12-02 were taken). On a 2-core machine the child still competes for
+ * the cores the victim uses (hashing runs in worker threads); with
+ * `--attacker-nice 19` it gets only what the victim leaves idle. The honest
+ * download is 32 MiB by default so that the ratio measures throughput rather
+ * than start-up (8 MiB took ~0.3 s).
  *
  * Run it under `flock /tmp/doswarm-cpu.lock` on a shared machine.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { setPriority } from 'node:os'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { admissionOf, type AdmissionStats } from '../src/node/admission.js'
@@ -33,6 +37,7 @@ const args = cliArgs('node dist/bench/security.js [options]\nHonest download spe
   'baseline-runs': { type: 'string', default: '2', help: 'honest downloads without attack before each attack (their mean is the reference)' },
   repeat: { type: 'string', default: '1', help: 'runs per attack (the row shows the median ratio)' },
   only: { type: 'string', help: 'comma-separated attack ids (r1-one, r1-many, r2, r3, r5, r6, r6-lifted, r9)' },
+  'attacker-nice': { type: 'string', default: '0', help: 'scheduling niceness of the attacker process (19: it runs only on CPU the victim leaves idle, closer to an attacker on another machine when both share 2 cores)' },
   'in-process': { type: 'boolean', help: 'run the attacker in this process (its CPU then competes with the victim\'s event loop)' },
   attacker: { type: 'string', help: 'internal: run as the attacker child for this attack id' },
   target: { type: 'string', help: 'internal: the victim address for --attacker' }
@@ -162,6 +167,7 @@ async function main (): Promise<void> {
   const repeat = args.num('repeat')
   const only = args.optStr('only')?.split(',').map(s => s.trim())
   const inProcess = args.flag('in-process')
+  const nice = args.num('attacker-nice')
   const rows: Row[] = []
   for (const attack of ATTACKS.filter(a => only === undefined || only.includes(a.id))) {
     const row: Row = { attack, baseMs: [], attackedMs: [], admission: [], w: [], summaries: [] }
@@ -187,6 +193,7 @@ async function main (): Promise<void> {
         } else {
           const c = spawn(process.execPath, [fileURLToPath(import.meta.url), '--attacker', attack.id, '--target', addr], { stdio: ['ignore', 'pipe', 'inherit'] })
           child = c
+          if (c.pid !== undefined && nice !== 0) setPriority(c.pid, nice)
           const lines = createInterface({ input: c.stdout! })
           const done = Promise.withResolvers<string>()
           const go = Promise.withResolvers<void>()
@@ -223,7 +230,7 @@ async function main (): Promise<void> {
   const s = (ms: number): string => (ms / 1000).toFixed(2)
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
   const median = (xs: number[]): number => { const o = [...xs].sort((a, b) => a - b); return o[Math.floor(o.length / 2)] ?? NaN }
-  console.log(`honest download ${(size / 2 ** 20).toFixed(0)} MiB from one seeder; attacker ${inProcess ? 'in this process' : 'in a child process'}; ${baseRuns} downloads without attack before each attacked one; ${repeat} run(s) per attack`)
+  console.log(`honest download ${(size / 2 ** 20).toFixed(0)} MiB from one seeder; attacker ${inProcess ? 'in this process' : `in a child process (nice ${nice})`}; ${baseRuns} downloads without attack before each attacked one; ${repeat} run(s) per attack`)
   console.log('| attack | limit | without attack (mean) | beside the attack | speed vs. no attack | victim: refused / evicted | attacker | event-loop p99 / max | RSS growth |')
   console.log('|---|---|---|---|---|---|---|---|---|')
   for (const r of rows) {
