@@ -36,7 +36,7 @@ const args = cliArgs('node dist/bench/security.js [options]\nHonest download spe
   size: { type: 'string', default: '32MiB', help: 'size of the honest download' },
   'baseline-runs': { type: 'string', default: '2', help: 'honest downloads without attack before each attack (their mean is the reference)' },
   repeat: { type: 'string', default: '1', help: 'runs per attack (the row shows the median ratio)' },
-  only: { type: 'string', help: 'comma-separated attack ids (r1-one, r1-many, r2, r3, r5, r6, r6-lifted, r9)' },
+  only: { type: 'string', help: 'comma-separated attack ids (none, r1-one, r1-many, r2, r3, r5, r6, r6-lifted, r9)' },
   'attacker-nice': { type: 'string', default: '0', help: 'scheduling niceness of the attacker process (19: it runs only on CPU the victim leaves idle, closer to an attacker on another machine when both share 2 cores)' },
   'in-process': { type: 'boolean', help: 'run the attacker in this process (its CPU then competes with the victim\'s event loop)' },
   attacker: { type: 'string', help: 'internal: run as the attacker child for this attack id' },
@@ -53,6 +53,13 @@ interface Attack {
 }
 
 const ATTACKS: Attack[] = [
+  {
+    // control: the attacker process starts and does nothing; shows what the harness alone costs
+    id: 'none',
+    name: 'control: attacker process started, no attack',
+    limit: '–',
+    run: async () => ({ summary: 'idle', stop: async () => {} })
+  },
   {
     id: 'r1-one',
     name: 'R1 flood, 1 host × 80 identities',
@@ -159,7 +166,12 @@ if (attackerId !== undefined) {
   await main()
 }
 
-interface Row { attack: Attack, baseMs: number[], attackedMs: number[], admission: AdmissionStats[], w: WatchResult[], summaries: string[] }
+function cpuMs (since: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(since)
+  return (c.user + c.system) / 1000
+}
+
+interface Row { attack: Attack, baseMs: number[], attackedMs: number[], baseCpuMs: number[], attackedCpuMs: number[], admission: AdmissionStats[], w: WatchResult[], summaries: string[] }
 
 async function main (): Promise<void> {
   const size = args.bytes('size')
@@ -170,13 +182,17 @@ async function main (): Promise<void> {
   const nice = args.num('attacker-nice')
   const rows: Row[] = []
   for (const attack of ATTACKS.filter(a => only === undefined || only.includes(a.id))) {
-    const row: Row = { attack, baseMs: [], attackedMs: [], admission: [], w: [], summaries: [] }
+    const row: Row = { attack, baseMs: [], attackedMs: [], baseCpuMs: [], attackedCpuMs: [], admission: [], w: [], summaries: [] }
     rows.push(row)
     for (let i = 0; i < repeat; i++) {
       const hs = await honestSwarm({ size, ...(attack.seederLimits !== undefined && { seederLimits: { limits: attack.seederLimits } }) })
       let child: ChildProcess | undefined
       try {
-        for (let b = 0; b < baseRuns; b++) row.baseMs.push((await hs.download(`${attack.id}-${i}-base-${b}`)).ms)
+        for (let b = 0; b < baseRuns; b++) {
+          const c0 = process.cpuUsage()
+          row.baseMs.push((await hs.download(`${attack.id}-${i}-base-${b}`)).ms)
+          row.baseCpuMs.push(cpuMs(c0))
+        }
         const victim = hs.seeder.swarm?.node
         const before = victim === undefined ? undefined : admissionOf(victim)?.stats()
         const addr = hs.fx.addr(hs.seeder)
@@ -185,6 +201,7 @@ async function main (): Promise<void> {
         const watch = watchProcess()
         let honest
         if (inProcess) {
+          row.attackedCpuMs.push(NaN)
           const h = hs.download(`${attack.id}-${i}`)
           const r = await attack.run(addr)
           honest = await h
@@ -203,7 +220,9 @@ async function main (): Promise<void> {
           })
           c.once('exit', code => { go.reject(new Error(`attacker exited (${String(code)})`)); done.resolve(`attacker exited (${String(code)})`) })
           await go.promise
+          const c0 = process.cpuUsage()
           honest = await hs.download(`${attack.id}-${i}`)
+          row.attackedCpuMs.push(cpuMs(c0))
           summary = Promise.race([done.promise, new Promise<string>(resolve => setTimeout(() => { resolve('still running when the download ended') }, 5000))])
           stop = async () => {
             c.kill('SIGTERM')
@@ -231,13 +250,13 @@ async function main (): Promise<void> {
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
   const median = (xs: number[]): number => { const o = [...xs].sort((a, b) => a - b); return o[Math.floor(o.length / 2)] ?? NaN }
   console.log(`honest download ${(size / 2 ** 20).toFixed(0)} MiB from one seeder; attacker ${inProcess ? 'in this process' : `in a child process (nice ${nice})`}; ${baseRuns} downloads without attack before each attacked one; ${repeat} run(s) per attack`)
-  console.log('| attack | limit | without attack (mean) | beside the attack | speed vs. no attack | victim: refused / evicted | attacker | event-loop p99 / max | RSS growth |')
-  console.log('|---|---|---|---|---|---|---|---|---|')
+  console.log('| attack | limit | without attack (mean) | beside the attack | speed vs. no attack | victim process CPU without / beside (mean) | victim: refused / evicted | attacker | event-loop p99 / max | RSS growth |')
+  console.log('|---|---|---|---|---|---|---|---|---|---|')
   for (const r of rows) {
     const ratios = r.attackedMs.map((ms, i) => mean(r.baseMs.slice(i * baseRuns, (i + 1) * baseRuns)) / ms)
     const adm = r.admission.map(a => `${a['refused-host'] + a['refused-pending'] + a['refused-full']} / ${a['evicted-pending'] + a['evicted-open']}`).join(', ')
     const w = r.w[r.w.length - 1]
-    console.log(`| ${r.attack.name} | ${r.attack.limit} | ${s(mean(r.baseMs))} s | ${r.attackedMs.map(s).join(', ')} s | ${(100 * median(ratios)).toFixed(0)} %${ratios.length > 1 ? ` (${ratios.map(x => (100 * x).toFixed(0)).join(', ')})` : ''} | ${adm} | ${r.summaries.join('; ')} | ${w?.p99Ms.toFixed(0)} / ${w?.maxMs.toFixed(0)} ms | ${w?.rssGrowthMiB.toFixed(0)} MiB |`)
+    console.log(`| ${r.attack.name} | ${r.attack.limit} | ${s(mean(r.baseMs))} s | ${r.attackedMs.map(s).join(', ')} s | ${(100 * median(ratios)).toFixed(0)} %${ratios.length > 1 ? ` (${ratios.map(x => (100 * x).toFixed(0)).join(', ')})` : ''} | ${s(mean(r.baseCpuMs))} / ${s(mean(r.attackedCpuMs))} s | ${adm} | ${r.summaries.join('; ')} | ${w?.p99Ms.toFixed(0)} / ${w?.maxMs.toFixed(0)} ms | ${w?.rssGrowthMiB.toFixed(0)} MiB |`)
   }
   process.exit(0)
 }
