@@ -52,6 +52,14 @@ interface Attack {
   run: (addr: string) => Promise<{ summary: string, stop: () => Promise<void> }>
 }
 
+/** R6: one peer from `host` that stops reading and sends yamux pings. */
+async function pingFlood (addr: string, host: string): Promise<{ summary: string, stop: () => Promise<void> }> {
+  const p = await startRawYamuxPeer({ localAddress: host })
+  const raw = await p.connect(addr)
+  const n = await pingFloodNoRead(raw, 2_000_000)
+  return { summary: `${n} pings`, stop: async () => { await cleanup([p]) } }
+}
+
 const ATTACKS: Attack[] = [
   {
     // control: the attacker process starts and does nothing; shows what the harness alone costs
@@ -121,24 +129,14 @@ const ATTACKS: Attack[] = [
     id: 'r6',
     name: 'R6 ping flood, never reading',
     limit: `${DEFAULT_LIMITS.maxYamuxPingsPer10s} pings / 10 s`,
-    run: async addr => {
-      const p = await startRawYamuxPeer({ localAddress: '127.0.0.65' })
-      const raw = await p.connect(addr)
-      const n = await pingFloodNoRead(raw, 2_000_000)
-      return { summary: `${n} pings`, stop: async () => { await cleanup([p]) } }
-    }
+    run: async addr => await pingFlood(addr, '127.0.0.65')
   },
   {
     id: 'r6-lifted',
     name: 'R6 never-reading peer, ping cap lifted',
     limit: `${DEFAULT_LIMITS.maxConnectionWriteChunks} queued chunks`,
     seederLimits: { maxYamuxPingsPer10s: 1e9 },
-    run: async addr => {
-      const p = await startRawYamuxPeer({ localAddress: '127.0.0.63' })
-      const raw = await p.connect(addr)
-      const n = await pingFloodNoRead(raw, 2_000_000)
-      return { summary: `${n} pings`, stop: async () => { await cleanup([p]) } }
-    }
+    run: async addr => await pingFlood(addr, '127.0.0.63')
   },
   {
     id: 'r9',
