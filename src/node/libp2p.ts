@@ -18,6 +18,7 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { PortInUseError, UsageError } from '../errors.js'
+import { InboundAdmission, libp2pCeilings, registerAdmission } from './admission.js'
 import { groupPsk } from './group.js'
 import { loadOrCreatePeerKey } from './identity.js'
 import { guardedYamux } from './yamux-guard.js'
@@ -48,6 +49,10 @@ export interface P2PLimits {
   inboundConnectionThreshold: number
   /** connection manager: inbound connections still in the Noise/yamux upgrade */
   maxIncomingPendingConnections: number
+  /** admission: handshakes of hosts not known yet that may start at once (R1/R9 CPU budget) */
+  inboundHandshakeBurst: number
+  /** admission: ms per further handshake of hosts not known yet; the others wait (a pending slot each) */
+  inboundHandshakeRefillMs: number
   /** ms an inbound connection may take to finish Noise + yamux negotiation (slowloris bound) */
   inboundUpgradeTimeout: number
   /** ms for one outbound dial, socket to upgraded connection */
@@ -100,6 +105,11 @@ export const DEFAULT_LIMITS: Readonly<P2PLimits> = Object.freeze({
   inboundConnectionThreshold: 40,
   // a 20-node burst (+ margin) may be in the handshake at once; bounded for R2
   maxIncomingPendingConnections: 32,
+  // a handshake plus connection set-up costs ~9 ms of the event loop: 8 at
+  // once, then 8/s (≤ 8 % of a core) for hosts not known yet; known hosts
+  // (dialled by us, or speaking doswarm) skip the queue (admission.ts)
+  inboundHandshakeBurst: 8,
+  inboundHandshakeRefillMs: 125,
   // libp2p's 10 s: a handshake costs ~14 ms of CPU, but a loaded 2-core host
   // (hashing, 20 nodes in one test process) can stretch that a lot; a
   // slowloris holds at most maxIncomingPendingConnections slots this long
@@ -238,6 +248,9 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
 
   let node: P2PNode
   let nodeRef: P2PNode | undefined
+  // per-host, pending-slot and table shares, decided before any crypto (admission.ts)
+  const admission = new InboundAdmission(limits, () => nodeRef?.getConnections() ?? [])
+  const ceilings = libp2pCeilings(limits)
   // who is behind a socket, learned at the Noise handshake, for abuse reports
   // from the yamux guard (which sees only the stream it runs on)
   const peerOfSocket = new WeakMap<object, { peerId: string, ip: string | undefined }>()
@@ -257,7 +270,7 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
         inboundSocketInactivityTimeout: limits.socketInactivityTimeout,
         outboundSocketInactivityTimeout: limits.socketInactivityTimeout,
         // a socket-level backstop below the connection manager (FD exhaustion)
-        maxConnections: limits.maxConnections + limits.maxIncomingPendingConnections
+        maxConnections: ceilings.maxConnections + ceilings.maxIncomingPendingConnections
       })],
       connectionEncrypters: [noise()],
       // yamux 8.0.1 buffers a whole DATA frame before checking it against the
@@ -282,14 +295,15 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
       // (pingStreamsFor: the pings it overlaps must not fail for want of streams)
       connectionMonitor: { pingInterval: limits.pingIntervalMs, pingTimeout: { minTimeout: PING_TIMEOUT_FLOOR_MS, maxTimeout: 4 * PING_TIMEOUT_FLOOR_MS } },
       connectionManager: {
-        maxConnections: limits.maxConnections,
+        // admission control enforces maxConnections and the pending cap; libp2p's are backstops above them
+        maxConnections: ceilings.maxConnections,
         inboundConnectionThreshold: limits.inboundConnectionThreshold,
-        maxIncomingPendingConnections: limits.maxIncomingPendingConnections,
+        maxIncomingPendingConnections: ceilings.maxIncomingPendingConnections,
         inboundUpgradeTimeout: limits.inboundUpgradeTimeout,
         dialTimeout: limits.dialTimeout,
         addressDialTimeout: limits.addressDialTimeout
       },
-      connectionGater: gater(init, limits, () => nodeRef, (maConn, peerId) => { peerOfSocket.set(maConn, { peerId: peerId.toString(), ip: addressIp(maConn.remoteAddr) }) }),
+      connectionGater: gater(init, admission, (maConn, peerId) => { peerOfSocket.set(maConn, { peerId: peerId.toString(), ip: addressIp(maConn.remoteAddr) }) }),
       ...(psk !== undefined && { connectionProtector: preSharedKey({ psk }) }),
       services: services as any
     }) as unknown as P2PNode
@@ -298,6 +312,10 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
   }
 
   nodeRef = node
+  registerAdmission(node, admission)
+  // our own dials beyond maxConnections take a slot from the host holding the most
+  node.addEventListener('connection:open', () => { admission.enforceTable() })
+  node.addEventListener('stop', () => { admission.close() }, { once: true })
   const stop = new AbortController()
   node.addEventListener('stop', () => { stop.abort() }, { once: true })
 
@@ -514,12 +532,12 @@ export function addressIp (addr: Multiaddr): string | undefined {
 
 /**
  * The connection gater: banned peer ids (both directions, `denyPeer`), banned
- * IP addresses (`denyAddress`, before the handshake), and at most
- * `maxConnectionsPerIp` open inbound connections from one address — checked when the
- * socket arrives and again when the connection is upgraded, because many
- * handshakes from one host may be in flight at once.
+ * IP addresses (`denyAddress`, before the handshake), and inbound admission
+ * control when a socket arrives, before any crypto (per-host cap counting
+ * handshakes in flight, fair shares of pending slots and of the connection
+ * table: admission.ts).
  */
-function gater (init: P2PNodeInit, limits: P2PLimits, node: () => Libp2p<any> | undefined, encrypted: (maConn: MultiaddrConnection, peerId: PeerId) => void): ConnectionGater {
+function gater (init: P2PNodeInit, admission: InboundAdmission, encrypted: (maConn: MultiaddrConnection, peerId: PeerId) => void): ConnectionGater {
   const { denyPeer, denyAddress } = init
   const deny = (peerId: PeerId): boolean => {
     if (denyPeer === undefined) return false
@@ -537,22 +555,19 @@ function gater (init: P2PNodeInit, limits: P2PLimits, node: () => Libp2p<any> | 
       return true
     }
   }
-  // inbound only: the cap is against hosts flooding us; our own dials to a host's
-  // peers (on one machine, every peer is 127.0.0.1) must not use up its slots
-  const fromIp = (ip: string): number => (node()?.getConnections() ?? []).filter(c => c.direction === 'inbound' && addressIp(c.remoteAddr) === ip).length
-  const hostFull = (ip: string | undefined): boolean => ip !== undefined && fromIp(ip) >= limits.maxConnectionsPerIp
+  // the per-host cap counts inbound only: our own dials to a host's peers (on
+  // one machine, every peer is 127.0.0.1) must not use up its slots
   return {
     denyDialPeer: deny,
     denyDialMultiaddr: (addr: Multiaddr) => addressDenied(addressIp(addr)),
     denyInboundConnection: (maConn) => {
-      const ip = addressIp(maConn.remoteAddr)
-      return addressDenied(ip) || hostFull(ip)
+      return addressDenied(addressIp(maConn.remoteAddr)) || admission.admit(maConn)
     },
     denyInboundEncryptedConnection: (peerId, maConn) => { encrypted(maConn, peerId); return deny(peerId) },
     denyOutboundEncryptedConnection: (peerId, maConn) => { encrypted(maConn, peerId); return deny(peerId) },
     denyInboundUpgradedConnection: (peerId, maConn) => {
-      const ip = addressIp(maConn.remoteAddr)
-      return deny(peerId) || addressDenied(ip) || hostFull(ip)
+      admission.upgraded(maConn)
+      return deny(peerId) || addressDenied(addressIp(maConn.remoteAddr))
     },
     denyOutboundUpgradedConnection: deny
   }
