@@ -4,7 +4,6 @@ import { UsageError, toStoreError } from '../errors.js'
 import { createManifest, generateKey, privateKeyFromPem, checkOriginUrl, checkPieceSize } from '../manifest/index.js'
 import { createNode, type NodeInit } from '../node/node.js'
 import { checkOutputPath } from '../node/output.js'
-import { daemonForGet, getViaDaemon } from './daemon-commands.js'
 import { nodeStoreFs, writeFileAtomic } from '../store/index.js'
 import { parse, parseExpiry, parseIntOption, required, resolveTrust } from './args.js'
 import { ProgressBar, formatBytes } from './progress.js'
@@ -71,6 +70,14 @@ export async function publish (argv: string[], io: Io): Promise<void> {
   })
   await writeFileAtomic(nodeStoreFs, dirname(out), basename(out), manifest.bytes).catch(err => { throw toStoreError(err, `writing ${out}`) })
   io.stdout.write(`manifest written to ${out} (${manifest.size} bytes, ${manifest.pieceHashes.length} pieces)\n${manifest.contentId}\n`)
+}
+
+/** Options that shape a node of the caller's own: `get` with any of them runs standalone, never through the daemon. */
+export const STANDALONE_OPTIONS = ['cache', 'listen', 'peer', 'no-mdns', 'http-delay', 'http-only', 'seed', 'standalone'] as const
+
+/** True when `get` was given an option that makes it run its own node ({@link STANDALONE_OPTIONS}). */
+export function ownsNode (values: Record<string, unknown>): boolean {
+  return STANDALONE_OPTIONS.some(k => values[k] !== undefined)
 }
 
 /** Options shared by every command that runs a node. */
@@ -169,8 +176,12 @@ export async function get (argv: string[], io: Io): Promise<void> {
   const trustedKeys = await resolveTrust((values.trust as string[] | undefined) ?? [])
   const bytes = await readFile(manifestPath).catch(() => { throw new UsageError(`cannot read manifest ${manifestPath}`) })
   await checkOutputPath(out)
-  const daemon = await daemonForGet(values)
-  if (daemon !== undefined) {
+  // the daemon client is loaded only when it may be used: a standalone get
+  // (--http-only and the like) keeps its start-up memory small (docs/benchmarks.md)
+  const daemonCommands = ownsNode(values) ? undefined : await import('./daemon-commands.js')
+  const daemon = await daemonCommands?.daemonForGet(values)
+  if (daemonCommands !== undefined && daemon !== undefined) {
+    const { getViaDaemon } = daemonCommands
     const job = await getViaDaemon(daemon, { manifest: new Uint8Array(bytes), out, trust: trustedKeys, priority: values.background === true ? 'background' : 'foreground', json }, io)
     printResult(io, json, started, { ...job, piecesReused: 0, peerId: null, via: daemon.url })
     return

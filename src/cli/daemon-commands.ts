@@ -6,7 +6,7 @@ import { loadConfig, defaultStateDir } from '../daemon/config.js'
 import { Daemon, TOKEN_FILE } from '../daemon/daemon.js'
 import type { JobInfo } from '../daemon/api-types.js'
 import { parse } from './args.js'
-import type { Io } from './commands.js'
+import { ownsNode, type Io } from './commands.js'
 import { ProgressBar, formatBytes } from './progress.js'
 
 /** Poll interval while `get` follows a daemon job. */
@@ -64,8 +64,7 @@ export async function status (argv: string[], io: Io): Promise<void> {
 /** The daemon `get` should use, or undefined to run standalone. */
 export async function daemonForGet (values: Record<string, unknown>): Promise<DaemonClient | undefined> {
   // any option that shapes a node of its own means standalone
-  const own = ['cache', 'listen', 'peer', 'no-mdns', 'http-delay', 'http-only', 'seed', 'standalone']
-  if (own.some(k => values[k] !== undefined)) return undefined
+  if (ownsNode(values)) return undefined
   const stateDir = typeof values.state === 'string' ? values.state : defaultStateDir()
   return await findDaemon(stateDir)
 }

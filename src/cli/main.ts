@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 import '../polyfill.js'
 import { UsageError } from '../errors.js'
-import { get, keygen, publish, seed, type Io } from './commands.js'
-import { serve, status } from './daemon-commands.js'
+import type { Io } from './commands.js'
 import { EXIT, errorLine, exitCodeFor } from './exit-codes.js'
 
 const HELP = `doswarm — verified peer-to-peer content distribution
@@ -62,13 +61,15 @@ async function main (argv: string[]): Promise<number> {
   const io: Io = { stdout: process.stdout, stderr: process.stderr, signal: ac.signal }
   const json = rest.includes('--json')
   try {
+    // Commands are loaded when run: the daemon (and its metrics library) costs
+    // memory that `get --http-only` should not pay (docs/benchmarks.md, RSS).
     switch (command) {
-      case 'keygen': await keygen(rest, io); break
-      case 'publish': await publish(rest, io); break
-      case 'get': await get(rest, io); break
-      case 'seed': await seed(rest, io); break
-      case 'serve': await serve(rest, io); break
-      case 'status': await status(rest, io); break
+      case 'keygen': await (await import('./commands.js')).keygen(rest, io); break
+      case 'publish': await (await import('./commands.js')).publish(rest, io); break
+      case 'get': await (await import('./commands.js')).get(rest, io); break
+      case 'seed': await (await import('./commands.js')).seed(rest, io); break
+      case 'serve': await (await import('./daemon-commands.js')).serve(rest, io); break
+      case 'status': await (await import('./daemon-commands.js')).status(rest, io); break
       default: throw new UsageError(`unknown command "${command}" (try doswarm --help)`)
     }
     return EXIT.OK

@@ -2,13 +2,15 @@
  * {@link HttpSource}: the HTTP origin as a {@link PieceSource}. It turns a
  * `fetch(first, count)` into one Range request (following vetted redirects),
  * retries retryable failures with backoff from the first piece not yet
- * yielded, and reuses keep-alive connections through one undici `Agent`
- * (a pool of `connections` per origin host).
+ * yielded, and reuses keep-alive connections through Node's `http.Agent`
+ * (and `https.Agent` for https: origins; `connections` per origin host).
  *
  * The source does not hash: each piece it yields has the right length and
  * index, and nothing more is promised — the store's choke point verifies.
  */
-import { Agent } from 'undici'
+import { Agent as HttpAgent } from 'node:http'
+import { Agent as HttpsAgent } from 'node:https'
+import type { LookupFunction } from 'node:net'
 import { AbortedError, DoswarmError, OriginError, UsageError } from '../errors.js'
 import { pieceCount } from '../manifest/types.js'
 import type { PieceData, PieceSource } from '../source/index.js'
@@ -43,7 +45,10 @@ export class HttpSource implements PieceSource {
   readonly stats: HttpSourceStats = { bytesReceived: 0, requests: 0 }
   readonly #opts: HttpSourceOptions
   readonly #pieces: number
-  readonly #agent: Agent
+  /** keep-alive pools, created on first use: http: and https: */
+  #http: HttpAgent | undefined
+  #https: HttpsAgent | undefined
+  readonly #lookup: LookupFunction
   readonly #redirects: RedirectPolicy
   readonly #closing = new AbortController()
 
@@ -58,17 +63,17 @@ export class HttpSource implements PieceSource {
       publicOnly: new Set(),
       trustedHost: hostOf(this.#opts.url)
     }
-    this.#agent = new Agent({
-      connections: this.#opts.connections,
-      pipelining: 1,
-      // Our StallWatch owns header/body timing: it is pause-aware and enforces a minimum rate.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      connect: {
-        timeout: this.#opts.idleTimeoutMs,
-        lookup: guardedLookup(this.#redirects.publicOnly, this.#opts.classifyAddress)
-      }
-    })
+    this.#lookup = guardedLookup(this.#redirects.publicOnly, this.#opts.classifyAddress)
+  }
+
+  /**
+   * The pool for `url`'s scheme. No timeouts of its own: our StallWatch owns
+   * connect, header and body timing (it is pause-aware and enforces a minimum rate).
+   */
+  #agentFor (url: URL): HttpAgent {
+    const init = { keepAlive: true, maxSockets: this.#opts.connections, maxFreeSockets: this.#opts.connections }
+    if (url.protocol === 'https:') return (this.#https ??= new HttpsAgent(init))
+    return (this.#http ??= new HttpAgent(init))
   }
 
   /** Fetches worth running at once: one per connection. */
@@ -98,7 +103,8 @@ export class HttpSource implements PieceSource {
   async close (): Promise<void> {
     if (this.#closing.signal.aborted) return
     this.#closing.abort()
-    await this.#agent.destroy()
+    this.#http?.destroy()
+    this.#https?.destroy()
   }
 
   async * #fetch (first: number, count: number, signal: AbortSignal): AsyncGenerator<PieceData, void, undefined> {
@@ -149,7 +155,8 @@ export class HttpSource implements PieceSource {
     let url = o.url
     for (let hops = 0; ; hops++) {
       const req = new RangeRequest({
-        dispatcher: this.#agent,
+        agent: this.#agentFor(url),
+        lookup: this.#lookup,
         url,
         manifest: o.manifest,
         first,

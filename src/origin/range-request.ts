@@ -1,17 +1,21 @@
 /**
- * One HTTP exchange: `GET` with `Range: bytes=a-b` for a run of pieces,
- * driven through undici's low-level `dispatch` handler API so that we see each
- * body chunk as undici parsed it (no stream in between), can pause the
- * socket when our consumer is behind, and can abort without reading a byte
- * more than asked (THREATS C4, T4, T5).
+ * One HTTP exchange: `GET` with `Range: bytes=a-b` for a run of pieces, over
+ * Node's own HTTP client (its llhttp parser is native code: no WebAssembly
+ * to compile, no copy of each chunk into a parser's memory — see
+ * docs/benchmarks.md, RSS). We see each body chunk as the parser delivered
+ * it, pause the response when our consumer is behind, and hang up without
+ * reading a byte more than asked (THREATS C4, T4, T5).
  *
- * Memory: body bytes are copied straight from undici's chunk into a
+ * Memory: body bytes are copied straight from each chunk into a
  * preallocated buffer of the current piece. At most one completed piece waits
- * for the consumer; when a second would start while it waits, the transport is
+ * for the consumer; when a second would start while it waits, the response is
  * paused and the rest of the current chunk is kept by reference, not copied.
  */
+import type { Agent, ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import type { LookupFunction } from 'node:net'
 import { sharedBufferPool } from '../util/buffer-pool.js'
-import type { Dispatcher } from 'undici'
 import { AbortedError, OriginError } from '../errors.js'
 import { pieceLength, type Manifest } from '../manifest/types.js'
 import type { PieceData } from '../source/index.js'
@@ -26,7 +30,10 @@ export type ResponseHead =
   | { kind: 'redirect', status: number, location: string }
 
 export interface RangeRequestInit {
-  dispatcher: Dispatcher
+  /** keep-alive connection pool for the URL's scheme (an `https.Agent` for https:) */
+  agent: Agent
+  /** address lookup for new connections (the redirect guard) */
+  lookup: LookupFunction
   url: URL
   manifest: Pick<Manifest, 'size' | 'pieceSize'>
   first: number
@@ -50,14 +57,15 @@ interface Deferred<T> {
   reject: (e: Error) => void
 }
 
-export class RangeRequest implements Dispatcher.DispatchHandler {
+export class RangeRequest {
   readonly #init: RangeRequestInit
   readonly #range: ByteRange
   readonly #expected: number
   readonly #watch: StallWatch
   readonly #head: Deferred<ResponseHead> = deferred()
   #state: State = 'idle'
-  #controller: Dispatcher.DispatchController | undefined
+  #req: ClientRequest | undefined
+  #res: IncomingMessage | undefined
   /** Consumer-side outcome: the error `next()` reports once ready pieces are taken. */
   #error: Error | undefined
   #complete = false
@@ -84,16 +92,23 @@ export class RangeRequest implements Dispatcher.DispatchHandler {
 
   /** Send the request. Resolves when the response head is accepted or is a redirect. */
   async start (): Promise<ResponseHead> {
-    const { signal, dispatcher, url } = this.#init
+    const { signal, agent, lookup, url } = this.#init
     if (signal.aborted) throw new AbortedError()
     signal.addEventListener('abort', this.#onAbort, { once: true })
     this.#state = 'headers'
-    dispatcher.dispatch({
-      origin: url.origin,
-      path: url.pathname + url.search,
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest
+    const req = send(url, {
       method: 'GET',
+      agent,
+      lookup,
       headers: { range: formatRange(this.#range), 'accept-encoding': 'identity', 'user-agent': 'doswarm' }
-    }, this)
+    })
+    this.#req = req
+    // the clocks start once the request has a connection, not while it queues for one
+    req.once('socket', this.#onSocket)
+    req.once('response', this.#onResponse)
+    req.on('error', this.#onError)
+    req.end()
     return await this.#head.promise
   }
 
@@ -122,20 +137,24 @@ export class RangeRequest implements Dispatcher.DispatchHandler {
     this.#abortTransport(new AbortedError('range request closed'))
   }
 
-  // ---- undici DispatchHandler -------------------------------------------
+  // ---- node:http events ---------------------------------------------------
 
-  onRequestStart (controller: Dispatcher.DispatchController): void {
-    this.#controller = controller
-    // Aborted while queued for a connection: cancel now that we can.
-    if (this.#state === 'done') {
-      controller.abort(this.#error ?? new AbortedError())
-      return
-    }
-    this.#watch.start(false)
+  readonly #onSocket = (): void => {
+    if (this.#state === 'headers') this.#watch.start(false)
   }
 
-  onResponseStart (_c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
-    if (status < 200 || this.#state !== 'headers') return
+  readonly #onResponse = (res: IncomingMessage): void => {
+    this.#res = res
+    res.on('data', this.#onData)
+    res.once('end', this.#onEnd)
+    res.once('close', this.#onClose)
+    res.on('error', this.#onError)
+    if (this.#state !== 'headers') {
+      res.resume()
+      return
+    }
+    const status = res.statusCode ?? 0
+    const headers = res.headers
     const url = this.#init.url.href
     if (status === 206) {
       const problem = checkPartialResponse(headers, this.#range, this.#init.manifest.size)
@@ -169,7 +188,7 @@ export class RangeRequest implements Dispatcher.DispatchHandler {
     this.#fail(new OriginError(`${url}: ${why}`, false))
   }
 
-  onResponseData (_c: Dispatcher.DispatchController, chunk: Buffer): void {
+  readonly #onData = (chunk: Buffer): void => {
     if (this.#state === 'body') {
       const room = this.#expected - this.#received
       if (chunk.length <= room) {
@@ -186,9 +205,10 @@ export class RangeRequest implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseEnd (): void {
+  /** The body ended as the framing (Content-Length, chunked, close) says. */
+  readonly #onEnd = (): void => {
     const state = this.#state
-    if (state === 'done') return
+    if (state === 'done' || state === 'headers') return
     this.#state = 'done'
     this.#release()
     if (state === 'discard') return
@@ -200,11 +220,18 @@ export class RangeRequest implements Dispatcher.DispatchHandler {
     this.#finish()
   }
 
-  onResponseError (_c: Dispatcher.DispatchController | undefined, err: Error): void {
+  /** The response closed; without 'end' first, its connection failed mid-body. */
+  readonly #onClose = (): void => {
+    if (this.#state === 'done') return
+    this.#onError(Object.assign(new Error('connection closed before the body ended'), { code: 'ECONNRESET' }))
+  }
+
+  readonly #onError = (err: Error): void => {
     const state = this.#state
     if (state === 'done') return
     this.#state = 'done'
     this.#release()
+    this.#req?.destroy()
     if (state === 'discard') return
     // Every byte is in; how the connection ended afterwards does not matter.
     if (state === 'body' && this.#received === this.#expected) {
@@ -213,7 +240,7 @@ export class RangeRequest implements Dispatcher.DispatchHandler {
     }
     const code = (err as NodeJS.ErrnoException).code
     const retryable = code === undefined || !(code.startsWith('HPE_') || code === PRIVATE_ADDRESS_REFUSED)
-    const what = code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' ? 'body shorter than its Content-Length' : err.message
+    const what = code === 'HPE_UNEXPECTED_CONTENT_LENGTH' || code === 'HPE_INVALID_CONTENT_LENGTH' ? `bad Content-Length (${err.message})` : err.message
     const where = state === 'body' ? `connection failed after ${this.#received} of ${this.#expected} bytes` : 'request failed'
     this.#reject(new OriginError(`${this.#init.url.href}: ${where}: ${what}`, retryable, undefined, { cause: err }))
   }
@@ -262,7 +289,7 @@ export class RangeRequest implements Dispatcher.DispatchHandler {
         }
         this.#paused = true
         this.#watch.stop()
-        this.#controller?.pause()
+        this.#res?.pause()
         return
       }
     }
@@ -280,7 +307,7 @@ export class RangeRequest implements Dispatcher.DispatchHandler {
     }
     if (this.#state === 'body') {
       this.#watch.start(true)
-      this.#controller?.resume() // may deliver data synchronously, re-entering #consume
+      this.#res?.resume()
     }
   }
 
@@ -294,12 +321,13 @@ export class RangeRequest implements Dispatcher.DispatchHandler {
   }
 
   /** Drain a small body of known length to keep the connection; otherwise hang up. */
-  #discard (headers: Record<string, string | string[] | undefined>): void {
+  #discard (headers: IncomingHttpHeaders): void {
     const cl = headers['content-length']
     const len = typeof cl === 'string' && /^\d{1,16}$/.test(cl.trim()) ? Number(cl.trim()) : Infinity
     if (len <= MAX_DISCARD_BODY_BYTES) {
       this.#state = 'discard'
       this.#watch.start(false)
+      this.#res?.resume()
     } else {
       this.#abortTransport(new AbortedError('not reading this body'))
     }
@@ -320,8 +348,8 @@ export class RangeRequest implements Dispatcher.DispatchHandler {
     if (this.#state === 'done') return
     this.#state = 'done'
     this.#release()
-    // Without a controller the request is still queued; onRequestStart aborts it.
-    this.#controller?.abort(err)
+    // a request still queued for a connection is dropped from the queue too
+    this.#req?.destroy(err)
   }
 
   #fail (err: Error): void {

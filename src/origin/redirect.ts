@@ -4,7 +4,7 @@
  * redirect target is checked before we follow it — scheme http(s) only, and
  * if the host that redirected is public, none of the target's addresses may
  * be private — and a host admitted that way is remembered as "public only"
- * so that the lookup made when undici actually connects is checked again
+ * so that the lookup made when the HTTP client actually connects is checked again
  * (a DNS answer that changes between check and connect — rebinding — is
  * refused there).
  */
@@ -79,7 +79,7 @@ async function lookupAll (host: string, signal: AbortSignal): Promise<string[]> 
 }
 
 /**
- * A `lookup` for undici's connector: plain `dns.lookup`, except that for a
+ * A `lookup` for new origin connections: plain `dns.lookup`, except that for a
  * host in `publicOnly` an answer containing a private address fails the
  * connection with code {@link PRIVATE_ADDRESS_REFUSED}.
  */
