@@ -37,9 +37,9 @@ export const RESERVE_EVERY_MS = 500
 /** Peers heard of and not yet linked, at most. */
 const MAX_HEARD = 256
 /**
- * While a linked peer still downloads and some peer announced a piece within
- * this time, a piece no source can give us now is waited for rather than
- * given up: the origin may be out of our reach (a stall on a congested link
+ * While a linked peer still downloads and some peer announced a piece (or a
+ * downloading peer linked) within this time, a piece no source can give us
+ * now is waited for rather than given up: the origin may be out of our reach (a stall on a congested link
  * retires it for this download) while the others still fetch and share.
  * @default 60000
  */
@@ -103,7 +103,8 @@ export class ContentSession implements PeerLinkHost {
   /** when (coordinator ms) a peer last joined or was heard of: settling waits for a quiet moment */
   #lastJoin = 0
   /** when a linked peer last announced a piece (HAVE); -Infinity before any */
-  #lastPeerHave = -Infinity
+  /** last HAVE from a peer, or link of a downloading peer (a newcomer gets its chance to announce) */
+  #lastPeerProgress = -Infinity
   /** the first moment the node was settled (warm-up counts from it) */
   #settledAt: number | undefined
   /** peers heard of through PEERS but not linked yet: they take part in ownership for a while */
@@ -282,6 +283,7 @@ export class ContentSession implements PeerLinkHost {
     clearTimeout(this.#heard.get(link.peerId))
     this.#heard.delete(link.peerId)
     this.coordinator.setDownloader(link.peerId, !link.remote.full)
+    if (!link.remote.full) this.#lastPeerProgress = this.coordinator.elapsed()
     this.#addAvailability(link)
     // tell the newcomer what we are fetching from the origin, and who else is here
     const live = this.#liveClaims()
@@ -311,9 +313,9 @@ export class ContentSession implements PeerLinkHost {
     d.addSource(link)
   }
 
-  /** Some linked peer still downloads, and peers announced a piece recently (see {@link PEER_PROGRESS_PATIENCE_MS}). */
+  /** Some linked peer still downloads, and peers announced a piece or a downloading peer linked recently (see {@link PEER_PROGRESS_PATIENCE_MS}). */
   #peersProgressing (): boolean {
-    if (this.coordinator.elapsed() - this.#lastPeerHave >= PEER_PROGRESS_PATIENCE_MS) return false
+    if (this.coordinator.elapsed() - this.#lastPeerProgress >= PEER_PROGRESS_PATIENCE_MS) return false
     for (const l of this.links.values()) if (!l.closed && !l.remote.full) return true
     return false
   }
@@ -327,7 +329,7 @@ export class ContentSession implements PeerLinkHost {
   onFrame (link: PeerLink): void { this.coordinator.seen(link.peerId) }
 
   onHave (link: PeerLink, index: number): void {
-    this.#lastPeerHave = this.coordinator.elapsed()
+    this.#lastPeerProgress = this.coordinator.elapsed()
     this.coordinator.release(link.peerId, [index])
     this.coordinator.seen(link.peerId)
     if (link.remote.full) this.coordinator.setDownloader(link.peerId, false)
