@@ -320,11 +320,11 @@ export class Downloader {
       if (source.kind === 'http') limit = Math.min(limit, this.#policy.maxHttpConcurrency?.() ?? Infinity)
       let running = 0
       for (const t of this.#tasks) if (t.source === source) running++
+      // usable was checked above; what is left of mayAsk is the pieces it sent bad copies of
+      const bad = this.#health.badPieces(source.id)
+      const mayUseHttp = source.kind === 'http' ? this.#policy.mayUseHttp : undefined
       while (running < limit) {
-        // usable was checked above; what is left of mayAsk is the pieces it sent bad copies of
-        const bad = this.#health.badPieces(source.id)
         const asked = this.#asked.get(source.id)
-        const mayUseHttp = source.kind === 'http' ? this.#policy.mayUseHttp : undefined
         const ctx = {
           endgame: have.length - have.count <= ENDGAME_MAX_MISSING && this.#inflight.size >= have.length - have.count,
           have: (i: number) => have.get(i),
@@ -351,7 +351,6 @@ export class Downloader {
   #cooldown (source: PieceSource): number | undefined {
     return source.kind === 'peer' ? (this.#init.peerCooldownMs ?? DEFAULT_PEER_COOLDOWN_MS) : undefined
   }
-
 
   #start (source: PieceSource, first: number, count: number, signal?: AbortSignal): void {
     const abort = new AbortController()

@@ -39,8 +39,9 @@ const MAX_HEARD = 256
 /**
  * While a linked peer still downloads and some peer announced a piece (or a
  * downloading peer linked) within this time, a piece no source can give us
- * now is waited for rather than given up: the origin may be out of our reach (a stall on a congested link
- * retires it for this download) while the others still fetch and share.
+ * now is waited for rather than given up: the origin may be out of our reach
+ * (a stall on a congested link retires it for this download) while the
+ * others still fetch and share.
  * @default 60000
  */
 export const PEER_PROGRESS_PATIENCE_MS = 60_000
@@ -102,8 +103,7 @@ export class ContentSession implements PeerLinkHost {
   #answered = false
   /** when (coordinator ms) a peer last joined or was heard of: settling waits for a quiet moment */
   #lastJoin = 0
-  /** when a linked peer last announced a piece (HAVE); -Infinity before any */
-  /** last HAVE from a peer, or link of a downloading peer (a newcomer gets its chance to announce) */
+  /** last HAVE from a peer, or link of a downloading peer (a newcomer gets its chance to announce); -Infinity before any */
   #lastPeerProgress = -Infinity
   /** the first moment the node was settled (warm-up counts from it) */
   #settledAt: number | undefined
