@@ -26,7 +26,7 @@ leecher's bytesFromPeers / durationMs, the raw stream rate and their ratio.`, {
   'piece-size': { type: 'string', default: '1MiB', help: 'manifest piece size (and the raw baseline\'s send size)' },
   rounds: { type: 'string', default: '3', help: 'transfers of each kind' },
   'timeout-s': { type: 'string', default: '900', help: 'deadline for one transfer' },
-  'cpu-prof': { type: 'string', help: 'directory: run the seeder and leechers with node --cpu-prof, profiles kept there' },
+  'cpu-prof': { type: 'string', help: 'directory: run the seeder, the leechers and the raw pair with node --cpu-prof, profiles kept there' },
   json: { type: 'string', help: 'results file (default: <repo>/docs/benchmarks/peer-throughput.json)' },
   tmp: { type: 'string', help: 'scratch directory base (default: <repo>/.bench-tmp)' }
 })
@@ -115,7 +115,7 @@ async function main (): Promise<void> {
       const order = round % 2 === 1 ? ['raw', 'doswarm'] : ['doswarm', 'raw']
       for (const kind of order) {
         if (kind === 'raw') {
-          const r = await rawPair({ bytes: size, chunk: pieceSize, dir: scratch.dir, timeoutMs })
+          const r = await rawPair({ bytes: size, chunk: pieceSize, dir: scratch.dir, timeoutMs, nodeFlags })
           raws.push(r)
           process.stderr.write(`  round ${round} raw libp2p   ${fmt(r.mbps)} MB/s${r.ok ? '' : ` FAILED: ${r.error ?? ''}`}\n`)
         } else {

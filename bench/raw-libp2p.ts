@@ -107,8 +107,8 @@ export interface RawResult {
 }
 
 /** One raw transfer between two fresh processes; `dir` holds their identities. */
-export async function rawPair (opts: { bytes: number, chunk: number, dir: string, timeoutMs: number }): Promise<RawResult> {
-  const node = (role: string, extra: string[]): Child => startChild(process.execPath, [SELF, '--role', role, '--state', join(opts.dir, role), ...extra], {
+export async function rawPair (opts: { bytes: number, chunk: number, dir: string, timeoutMs: number, nodeFlags?: string[] }): Promise<RawResult> {
+  const node = (role: string, extra: string[]): Child => startChild(process.execPath, [...(opts.nodeFlags ?? []), SELF, '--role', role, '--state', join(opts.dir, role), ...extra], {
     name: `raw ${role}`, timeoutMs: opts.timeoutMs, measure: true, measureDir: opts.dir
   })
   const receiver = node('receive', ['--listen', '/ip4/127.0.0.1/tcp/0'])

@@ -28,6 +28,15 @@ export interface FrameDecoderInit {
    */
   maxHeader?: number
   /**
+   * Allocates the buffer for a payload that arrives in more than one chunk
+   * (a piece buffer pool, say); it must return exactly `size` bytes, contents
+   * unspecified. Frames whose payload the decoder assembled this way are
+   * marked {@link Frame.owned}.
+   *
+   * @default `new Uint8Array(size)`
+   */
+  alloc?: (size: number) => Uint8Array
+  /**
    * Called with each message as soon as its header is decoded and checked,
    * before any of its payload is buffered. Throw {@link ProtocolError} to
    * reject it early, e.g. `h => validateHeader(h, ctx)` stops a PIECE of the
@@ -65,6 +74,7 @@ function checkLimit (value: unknown, min: number, max: number, what: string): nu
 export class FrameDecoder {
   readonly maxHeader: number
   readonly #onHeader?: (header: FrameHeader) => void
+  readonly #alloc: (size: number) => Uint8Array
   #maxPayload: number
   #state = LENGTH
   #lenValue = 0
@@ -82,6 +92,7 @@ export class FrameDecoder {
     this.#maxPayload = checkLimit(init.maxPayload, 0, MAX_PAYLOAD_LENGTH, 'maxPayload')
     this.maxHeader = checkLimit(init.maxHeader ?? MAX_HEADER_LENGTH, 1, MAX_HEADER_LENGTH, 'maxHeader')
     this.#onHeader = init.onHeader
+    this.#alloc = init.alloc ?? (size => new Uint8Array(size))
   }
 
   /** Largest PIECE payload accepted from the next header on. */
@@ -154,16 +165,16 @@ export class FrameDecoder {
         const want = this.#payloadLength - this.#payloadFilled
         const take = Math.min(want, buf.length - pos)
         if (this.#payload === undefined && take === want) {
-          this.#complete(buf.subarray(pos, pos + take), frames)
+          this.#complete(buf.subarray(pos, pos + take), frames, false)
         } else {
-          this.#payload ??= new Uint8Array(this.#payloadLength)
+          this.#payload ??= this.#newPayload(this.#payloadLength)
           this.#payload.set(buf.subarray(pos, pos + take), this.#payloadFilled)
           this.#payloadFilled += take
           if (this.#payloadFilled === this.#payloadLength) {
             const payload = this.#payload
             this.#payload = undefined
             this.#payloadFilled = 0
-            this.#complete(payload, frames)
+            this.#complete(payload, frames, true)
           }
         }
         pos += take
@@ -214,21 +225,28 @@ export class FrameDecoder {
     }
   }
 
-  #complete (payload: Uint8Array, frames: Frame[]): void {
+  #newPayload (size: number): Uint8Array {
+    const buf = this.#alloc(size)
+    if (buf.byteLength !== size) throw new Error(`payload allocator returned ${buf.byteLength} bytes for ${size}`)
+    return buf
+  }
+
+  /** `owned`: the payload is a buffer the decoder allocated, not a view of an input chunk. */
+  #complete (payload: Uint8Array, frames: Frame[], owned: boolean): void {
     const pending = this.#pending as FrameHeader
     this.#pending = undefined
     this.#payloadLength = 0
     this.#state = LENGTH
-    this.#emit(pending, payload, frames)
+    this.#emit(pending, payload, frames, owned)
   }
 
-  #emit (pending: FrameHeader, payload: Uint8Array | undefined, frames: Frame[]): void {
+  #emit (pending: FrameHeader, payload: Uint8Array | undefined, frames: Frame[], owned = false): void {
     if (pending.type === 'HELLO') {
       const bitfield = payload ?? EMPTY
       checkBitfield(bitfield, pending.pieceCount)
       frames.push({ message: { ...pending, bitfield } })
     } else if (payload !== undefined) {
-      frames.push({ message: pending, payload })
+      frames.push(owned ? { message: pending, payload, owned: true } : { message: pending, payload })
     } else {
       frames.push({ message: pending })
     }

@@ -112,6 +112,12 @@ export type FrameHeader = Exclude<Message, HelloMessage> | Omit<HelloMessage, 'b
 export interface Frame {
   readonly message: Message
   readonly payload?: Uint8Array
+  /**
+   * The payload is a buffer of its own that the decoder assembled and keeps
+   * no reference to (not a view of a received chunk): its receiver may keep
+   * it without copying.
+   */
+  readonly owned?: true
 }
 
 export const REJECT_REASONS: readonly RejectReason[] = ['NOT_HAVE', 'BUSY', 'INVALID']

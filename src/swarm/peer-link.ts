@@ -66,10 +66,16 @@ export interface LinkStream extends FrameSink {
   abort: (err: Error) => void
 }
 
+/** A PIECE payload; `owned` when it is a buffer of its own nobody else holds (see Frame.owned). */
+interface Received {
+  bytes: Uint8Array
+  owned?: true
+}
+
 interface Pending {
   index: number
   started: number
-  resolve: (bytes: Uint8Array) => void
+  resolve: (got: Received) => void
   reject: (err: Error) => void
 }
 
@@ -153,16 +159,17 @@ export class PeerLink implements PieceSource {
 
   async * fetch (first: number, count: number, signal: AbortSignal): AsyncGenerator<PieceData> {
     for (let index = first; index < first + count; index++) {
-      yield { index, bytes: await this.#request(index, signal) }
+      const { bytes, owned } = await this.#request(index, signal)
+      yield owned ? { index, bytes, owned } : { index, bytes }
     }
   }
 
-  #request (index: number, signal: AbortSignal): Promise<Uint8Array> {
+  #request (index: number, signal: AbortSignal): Promise<Received> {
     if (this.closed) return Promise.reject(new PeerRequestError(`${this.id} is gone`))
     if (signal.aborted) return Promise.reject(new AbortedError())
     const requestId = this.#nextRequestId
     this.#nextRequestId = this.#nextRequestId >= 0xffff_fffe ? 1 : this.#nextRequestId + 1
-    return new Promise<Uint8Array>((resolve, reject) => {
+    return new Promise<Received>((resolve, reject) => {
       const finish = (): void => {
         clearTimeout(timer)
         signal.removeEventListener('abort', onAbort)
@@ -183,7 +190,7 @@ export class PeerLink implements PieceSource {
       this.#pending.set(requestId, {
         index,
         started: performance.now(),
-        resolve: bytes => { finish(); resolve(bytes) },
+        resolve: got => { finish(); resolve(got) },
         reject: err => { finish(); reject(err) }
       })
       void this.send({ type: 'REQUEST', requestId, index })
@@ -233,7 +240,8 @@ export class PeerLink implements PieceSource {
         this.bytesReceived += bytes.length
         if (performance.now() - p.started < PIPELINE_TARGET_MS) this.#pipeline = Math.min(MAX_PIPELINE, this.#pipeline + 1)
         this.#busySince = undefined
-        p.resolve(bytes)
+        // a buffer the decoder assembled is ours alone: the store may take it without a copy
+        p.resolve(frame.owned === true ? { bytes, owned: true } : { bytes })
         return
       }
       case 'REJECT': {

@@ -15,6 +15,7 @@ import { ProtocolError } from '../errors.js'
 import { FrameDecoder, MAX_PAYLOAD_LENGTH, PROTOCOL_ID, encodeFrame, readFrames, validateMessage, writeFrames, type Frame, type HelloMessage, type PeerRecord } from '../protocol/index.js'
 import { DEFAULT_REQUEST_TIMEOUT_MS, PeerLink, type LinkStream } from './peer-link.js'
 import { ContentSession, type SessionStore } from './session.js'
+import { sharedBufferPool } from '../util/buffer-pool.js'
 import { DEFAULT_MAX_CONCURRENT_UPLOADS, UploadScheduler } from './upload.js'
 
 /** Time allowed for the HELLO exchange on a new stream. @default 10000 */
@@ -236,7 +237,7 @@ export class Swarm {
       this.#log(`no swarm stream to ${peer}: ${(err as Error).message}`)
       return
     }
-    const decoder = new FrameDecoder({ maxPayload: session.ctx.pieceSize })
+    const decoder = new FrameDecoder({ maxPayload: session.ctx.pieceSize, alloc: takePieceBuffer })
     const frames = readFrames(stream, decoder)
     try {
       await writeFrames(stream, encodeFrame(session.hello()), AbortSignal.timeout(HELLO_TIMEOUT_MS))
@@ -252,7 +253,7 @@ export class Swarm {
   async #inbound (stream: Stream, conn: Connection): Promise<void> {
     const peer = conn.remotePeer.toString()
     if (this.#banned.has(peer)) { stream.abort(new Error('banned')); return }
-    const decoder = new FrameDecoder({ maxPayload: MAX_PAYLOAD_LENGTH })
+    const decoder = new FrameDecoder({ maxPayload: MAX_PAYLOAD_LENGTH, alloc: takePieceBuffer })
     const frames = readFrames(stream, decoder)
     let session: ContentSession | undefined
     try {
@@ -367,6 +368,16 @@ export class Swarm {
 }
 
 /** The IP address of a connection's remote multiaddr. */
+/**
+ * PIECE payloads are assembled in buffers from the piece pool: the store takes
+ * them without a copy and gives them back once written, so a download cycles
+ * a few buffers instead of allocating one per piece (each fresh 1 MiB buffer
+ * is external memory that drives V8 into full collections).
+ */
+function takePieceBuffer (size: number): Uint8Array {
+  return sharedBufferPool().take(size)
+}
+
 function ipOf (addr: Multiaddr): string | undefined {
   const first = addr.getComponents()[0]
   return first !== undefined && (first.name === 'ip4' || first.name === 'ip6') ? first.value : undefined

@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check'
 import { MAX_CLAIM_TTL_MS, MAX_PIECE_COUNT, MAX_UINT32 } from '../../src/protocol/constants.js'
-import type { Message, RejectReason } from '../../src/protocol/message.js'
+import type { Frame, Message, RejectReason } from '../../src/protocol/message.js'
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'.split('')
 
@@ -93,6 +93,11 @@ export function splitAt (bytes: Uint8Array, cuts: readonly number[]): Uint8Array
   for (const p of points) { out.push(bytes.subarray(start, p)); start = p }
   out.push(bytes.subarray(start))
   return out
+}
+
+/** Frames without the `owned` mark (which says how a payload is held, not what it is). */
+export function frameContent (frames: readonly Frame[]): Frame[] {
+  return frames.map(({ owned: _owned, ...f }) => f)
 }
 
 /** What the decoder returns for a sample: PIECE messages gain payloadLength. */

@@ -9,7 +9,7 @@ import type { Frame } from '../../src/protocol/message.js'
 import { Header, MessageType } from '../../src/protocol/messages.js'
 import { messageContext, validateHeader } from '../../src/protocol/validate.js'
 import { writeUvarint, uvarintLength } from '../../src/protocol/wire.js'
-import { concat, expectedFrame, sampleArb, splitAt, type Sample } from './arbitraries.js'
+import { concat, expectedFrame, frameContent, sampleArb, splitAt, type Sample } from './arbitraries.js'
 
 const isProtocolError = { name: 'ProtocolError', code: 'PROTOCOL_VIOLATION' }
 const MAX_PAYLOAD = 4096
@@ -44,7 +44,7 @@ describe('FrameDecoder: input split anywhere', () => {
         // also feed some chunks as multi-buffer lists, as libp2p streams do
         if (asLists) chunks = chunks.map((c, i) => i % 2 === 0 ? c : new Uint8ArrayList(c.subarray(0, 1), c.subarray(1)))
         const decoder = new FrameDecoder({ maxPayload: MAX_PAYLOAD })
-        assert.deepEqual(pushAll(decoder, chunks), whole)
+        assert.deepEqual(frameContent(pushAll(decoder, chunks)), whole)
         assert.equal(decoder.idle, true)
         decoder.end()
       }
@@ -57,7 +57,7 @@ describe('FrameDecoder: input split anywhere', () => {
       const decoder = new FrameDecoder({ maxPayload: MAX_PAYLOAD })
       const frames: Frame[] = []
       for (let i = 0; i < bytes.length; i++) frames.push(...decoder.push(bytes.slice(i, i + 1)))
-      assert.deepEqual(frames, samples.map(expectedFrame))
+      assert.deepEqual(frameContent(frames), samples.map(expectedFrame))
     }), { numRuns: 50 })
   })
 
@@ -68,7 +68,7 @@ describe('FrameDecoder: input split anywhere', () => {
       const decoder = new FrameDecoder({ maxPayload: MAX_PAYLOAD })
       assert.deepEqual(decoder.push(bytes.subarray(0, cut)), [])
       assert.equal(decoder.idle, cut === 0)
-      assert.deepEqual(decoder.push(bytes.subarray(cut)), [expectedFrame(sample)])
+      assert.deepEqual(frameContent(decoder.push(bytes.subarray(cut))), [expectedFrame(sample)])
       // a stream that ends there instead is cut inside a frame
       const cutShort = new FrameDecoder({ maxPayload: MAX_PAYLOAD })
       cutShort.push(bytes.subarray(0, cut))
@@ -103,6 +103,34 @@ describe('FrameDecoder: payload copies', () => {
     assert.notEqual(frame.payload?.buffer, bytes.buffer)
     assert.deepEqual(frame.payload, data)
     assert.equal(decoder.bufferedBytes, 0)
+  })
+
+  it('marks only a payload it assembled itself as owned', () => {
+    const [view] = new FrameDecoder({ maxPayload: MAX_PAYLOAD }).push(bytes)
+    assert.equal(view.owned, undefined)
+    const decoder = new FrameDecoder({ maxPayload: MAX_PAYLOAD })
+    decoder.push(bytes.subarray(0, 500))
+    const [assembled] = decoder.push(bytes.subarray(500))
+    assert.equal(assembled.owned, true)
+  })
+
+  it('assembles a split payload in a buffer from alloc (stale contents overwritten)', () => {
+    const sizes: number[] = []
+    const recycled = new Uint8Array(data.length).fill(0xee)
+    const decoder = new FrameDecoder({ maxPayload: MAX_PAYLOAD, alloc: size => { sizes.push(size); return recycled } })
+    decoder.push(bytes.subarray(0, 500))
+    const [frame] = decoder.push(bytes.subarray(500))
+    assert.deepEqual(sizes, [data.length])
+    assert.equal(frame.payload, recycled)
+    assert.deepEqual(frame.payload, data)
+    // a payload inside one chunk needs no buffer at all
+    decoder.push(bytes)
+    assert.deepEqual(sizes, [data.length])
+  })
+
+  it('rejects an allocator that returns the wrong size', () => {
+    const decoder = new FrameDecoder({ maxPayload: MAX_PAYLOAD, alloc: size => new Uint8Array(size - 1) })
+    assert.throws(() => decoder.push(bytes.subarray(0, 500)), isProtocolError)
   })
 })
 

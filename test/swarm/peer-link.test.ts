@@ -1,0 +1,124 @@
+/**
+ * PeerLink without a network: a scripted frame source and a recording
+ * stream. What crosses a real wire is covered by swarm.test.ts; this checks
+ * what the link hands the scheduler for each PIECE frame.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { FrameDecoder } from '../../src/protocol/decode.js'
+import type { Frame } from '../../src/protocol/message.js'
+import { messageContext } from '../../src/protocol/validate.js'
+import { PeerLink, type LinkStream, type PeerLinkHost } from '../../src/swarm/peer-link.js'
+import { UploadScheduler } from '../../src/swarm/upload.js'
+import { Bitfield } from '../../src/util/bitfield.js'
+import type { Manifest } from '../../src/manifest/index.js'
+
+const PIECE = 1024
+
+/** Frames pushed by the test, read by the link. */
+function frameQueue (): { frames: AsyncIterator<Frame>, push: (f: Frame) => void, end: () => void } {
+  const queue: Array<Frame | null> = []
+  let wake: (() => void) | undefined
+  return {
+    frames: {
+      async next (): Promise<IteratorResult<Frame>> {
+        for (;;) {
+          const f = queue.shift()
+          if (f === null) return { done: true, value: undefined }
+          if (f !== undefined) return { done: false, value: f }
+          await new Promise<void>(resolve => { wake = resolve })
+        }
+      }
+    },
+    push: f => { queue.push(f); wake?.() },
+    end: () => { queue.push(null); wake?.() }
+  }
+}
+
+/** A stream that decodes what the link sends. */
+function recordingStream (): { stream: LinkStream, sent: Frame[], next: () => Promise<Frame> } {
+  const decoder = new FrameDecoder({ maxPayload: PIECE })
+  const sent: Frame[] = []
+  let waiter: ((f: Frame) => void) | undefined
+  const stream: LinkStream = {
+    send: (data) => {
+      for (const f of decoder.push(data)) { const w = waiter; waiter = undefined; if (w !== undefined) w(f); else sent.push(f) }
+      return true
+    },
+    status: 'open',
+    addEventListener: () => {},
+    removeEventListener: () => {},
+    close: async () => {},
+    abort: () => {}
+  }
+  return {
+    stream,
+    sent,
+    next: async () => await new Promise<Frame>(resolve => {
+      const f = sent.shift()
+      if (f !== undefined) resolve(f); else waiter = resolve
+    })
+  }
+}
+
+function makeLink (): { link: PeerLink, q: ReturnType<typeof frameQueue>, s: ReturnType<typeof recordingStream> } {
+  const manifest = { size: 4 * PIECE, pieceSize: PIECE } as unknown as Manifest
+  const ctx = messageContext(manifest)
+  const noop = (): void => {}
+  const host: PeerLinkHost = {
+    manifest,
+    ctx,
+    have: new Bitfield(ctx.pieceCount),
+    read: async () => { throw new Error('nothing to serve') },
+    uploads: new UploadScheduler(),
+    requestTimeoutMs: 10_000,
+    onHave: noop,
+    onClaim: noop,
+    onRelease: noop,
+    onPeers: noop,
+    onUploaded: noop,
+    onViolation: (_l, err) => { throw err },
+    onClosed: noop
+  }
+  const q = frameQueue()
+  const s = recordingStream()
+  const all = new Bitfield(ctx.pieceCount)
+  for (let i = 0; i < ctx.pieceCount; i++) all.set(i)
+  const link = new PeerLink({
+    stream: s.stream,
+    peerId: 'peerA',
+    outbound: true,
+    host,
+    hello: { type: 'HELLO', contentId: 'x', pieceCount: ctx.pieceCount, bitfield: all.bytes, listenAddrs: [] },
+    frames: q.frames
+  })
+  return { link, q, s }
+}
+
+describe('PeerLink: PIECE payloads', () => {
+  it('hands over a payload the decoder assembled as owned, and a view of a chunk as not owned', async () => {
+    const { link, q, s } = makeLink()
+    const running = link.run()
+    const ac = new AbortController()
+    const got = link.fetch(0, 2, ac.signal)
+    const first = got.next()
+    const req0 = (await s.next()).message
+    assert.equal(req0.type, 'REQUEST')
+    const bytes0 = new Uint8Array(PIECE).fill(1)
+    q.push({ message: { type: 'PIECE', requestId: (req0 as { requestId: number }).requestId, index: 0 }, payload: bytes0, owned: true })
+    const p0 = (await first).value
+    assert.equal(p0?.bytes, bytes0)
+    assert.equal(p0?.owned, true)
+
+    const second = got.next()
+    const req1 = (await s.next()).message as { requestId: number }
+    const chunk = new Uint8Array(PIECE + 10).fill(2)
+    q.push({ message: { type: 'PIECE', requestId: req1.requestId, index: 1 }, payload: chunk.subarray(5, 5 + PIECE) })
+    const p1 = (await second).value
+    assert.equal(p1?.bytes.buffer, chunk.buffer)
+    assert.equal(p1?.owned, undefined, 'a view of a received chunk must be copied by whoever keeps it')
+    q.end()
+    await running
+    link.close()
+  })
+})
