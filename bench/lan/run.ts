@@ -21,8 +21,9 @@ import { atExit, run, startChild, type Child } from '../lib/proc.js'
 import { commandLine, fmt, writeJson } from '../lib/report.js'
 import type { Content, System } from './hosts.js'
 import { LanUnavailableError, ORIGIN_IP, checkLanRequirements, qdiscSentBytes, setupLan, teardownLan, nsExec, type Lan } from './netns.js'
-import { runScenario, type OriginCounter, type PlanEntry, type RunResult, type Scenario } from './scenarios.js'
-import { summaryTable } from './table.js'
+import { runDaemonScenario } from './daemons.js'
+import { runScenario, type OriginCounter, type PlanEntry, type RunMode, type RunResult, type Scenario } from './scenarios.js'
+import { runKey, summaryTable } from './table.js'
 
 const args = cliArgs(`
 Usage: node dist/bench/lan/run.js [options]     (as root)
@@ -36,6 +37,8 @@ removes leftovers). Exit 3 when not root or ip/tc are missing.`, {
   size: { type: 'string', default: '64MiB', help: 'file size' },
   'piece-size': { type: 'string', default: '1MiB', help: 'piece size (doswarm manifest and the torrent)' },
   scenarios: { type: 'string', default: 'flash', help: 'doswarm scenarios: flash,staggered,late,churn,corrupt (or none)' },
+  mode: { type: 'string', default: 'get', help: 'doswarm scenarios as: get (a `doswarm get` process per host and download) or daemon (a `doswarm serve` per host, started and connected before the job is submitted to its control API)' },
+  'warmup-s': { type: 'string', default: '30', help: 'daemon mode: longest wait for the daemons to connect to each other before the job is submitted' },
   baselines: { type: 'string', default: 'http', help: 'baselines: http,webtorrent (or none)' },
   'host-mbit': { type: 'string', default: '100', help: 'host link rate, Mbit/s each way' },
   'origin-mbit': { type: 'string', default: '50', help: 'origin link rate, Mbit/s each way' },
@@ -61,6 +64,8 @@ const seed = !args.flag('no-seed')
 const scenarios = args.list('scenarios').filter(s => s !== 'none') as Scenario[]
 const baselines = args.list('baselines').filter(s => s !== 'none') as System[]
 const KNOWN_SCENARIOS = ['flash', 'staggered', 'late', 'churn', 'corrupt']
+const mode = args.str('mode') as RunMode
+if (mode !== 'get' && mode !== 'daemon') throw new Error('--mode: get or daemon')
 if (!Number.isInteger(N) || N < 1) throw new Error('--n: a whole number ≥ 1')
 for (const s of scenarios) if (!KNOWN_SCENARIOS.includes(s)) throw new Error(`--scenarios: unknown ${s}`)
 for (const b of baselines) if (b !== 'http' && b !== 'webtorrent') throw new Error(`--baselines: unknown ${b}`)
@@ -131,7 +136,7 @@ async function save (results: RunResult[], facts: ReturnType<typeof machineFacts
   let previous: { runs?: RunResult[], invocations?: Array<{ command: string, machine: { date: string } }> } = {}
   if (!args.flag('fresh') && existsSync(jsonPath)) previous = JSON.parse(await readFile(jsonPath, 'utf8')) as typeof previous
   if (args.flag('fresh') && savedOnce) previous = JSON.parse(await readFile(jsonPath, 'utf8')) as typeof previous
-  const key = (r: RunResult): string => `${r.system}/${r.scenario}`
+  const key = runKey
   const merged = [...(previous.runs ?? []).filter(r => !results.some(x => key(x) === key(r))), ...results]
   const invocation = { command: commandLine(), machine: facts, runs: results.map(key) }
   // this invocation's entry replaces the one written after its previous run
@@ -201,15 +206,19 @@ async function main (): Promise<void> {
     const runOne = async (system: System, scenario: Scenario, extra?: { evilAddr?: string, notes?: () => Record<string, unknown>, wtNode?: string }): Promise<void> => {
       const dir = join(scratch.dir, `run-${++runIndex}`)
       await mkdir(dir, { recursive: true })
-      process.stderr.write(`${system} ${scenario} (N=${N})…\n`)
-      const r = await runScenario({
+      const daemonMode = system === 'doswarm' && mode === 'daemon'
+      process.stderr.write(`${system} ${scenario}${daemonMode ? ' (daemon mode)' : ''} (N=${N})…\n`)
+      const spec = {
         system, scenario, plan: plan(lan as Lan, scenario, lb, extra?.evilAddr), dir, content, links, timeoutMs,
         seed: system !== 'http' && seed, origin, ...(extra?.wtNode !== undefined ? { wtNode: extra.wtNode } : {}),
         ...(extra?.notes !== undefined ? { notes: extra.notes } : {})
-      })
+      }
+      const r = daemonMode
+        ? await runDaemonScenario({ ...spec, mode: 'daemon', warmupS: args.num('warmup-s') })
+        : await runScenario(spec)
       results.push(r)
       await save(results, facts)
-      process.stderr.write(`  ${system} ${scenario}: ${fmt(r.originCopies, 3)} origin copies (${fmt(r.originWireCopies, 3)} on its link), last done ${fmt(r.lastCompletionS, 1)} s (${fmt(r.ratioToLowerBound, 2)} × lower bound ${fmt(r.lowerBoundS, 1)} s), ${fmt(r.cpuSecondsPerGiB, 1)} CPU s/GiB, peak RSS max ${fmt(r.peakRssMaxMB)} MB, ${r.failures} failed${r.late !== undefined ? `; late joiner ${fmt(r.late.ownTimeS, 1)} s, origin sent ${r.late.originBytesDuring} B meanwhile` : ''}\n`)
+      process.stderr.write(`  ${system} ${scenario}${daemonMode ? ' (daemon)' : ''}: ${fmt(r.originCopies, 3)} origin copies (${fmt(r.originWireCopies, 3)} on its link), last done ${fmt(r.lastCompletionS, 1)} s (${fmt(r.ratioToLowerBound, 2)} × lower bound ${fmt(r.lowerBoundS, 1)} s), ${fmt(r.cpuSecondsPerGiB, 1)} CPU s/GiB, peak RSS max ${fmt(r.peakRssMaxMB)} MB, ${r.failures} failed${r.late !== undefined ? `; late joiner ${fmt(r.late.ownTimeS, 1)} s, origin sent ${r.late.originBytesDuring} B meanwhile` : ''}\n`)
     }
 
     for (const scenario of scenarios) {

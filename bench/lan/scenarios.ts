@@ -10,6 +10,8 @@ import type { LanHost } from './netns.js'
 import { max, median } from '../lib/report.js'
 
 export type Scenario = 'flash' | 'staggered' | 'late' | 'churn' | 'corrupt'
+/** How doswarm runs on each host: a `doswarm get` process per download, or a job submitted to the host's daemon. */
+export type RunMode = 'get' | 'daemon'
 
 /** Reads the origin's body-byte counter (fresh within ~250 ms). */
 export interface OriginCounter {
@@ -46,11 +48,26 @@ export interface RunSpec {
   origin: OriginCounter
   /** extra facts to store with the run (e.g. the malicious peer's counters) */
   notes?: () => Record<string, unknown>
+  /** 'get' (default): one `doswarm get` process per host; 'daemon': jobs submitted to a `doswarm serve` per host (daemons.ts) */
+  mode?: RunMode
 }
 
 export interface RunResult {
   system: System
   scenario: Scenario
+  /** absent in files from before daemon mode existed: 'get' */
+  mode?: RunMode
+  /** daemon mode: the daemons before the job was submitted */
+  daemons?: {
+    /** s from starting the daemons until every API answered */
+    upS: number
+    /** s from starting the daemons until each had a connection to every other one (NaN: not within the warm-up) */
+    meshedS: number
+    /** s from starting the daemons to the first submission */
+    warmupS: number
+    /** connections of each daemon when the job was submitted */
+    connectionsAtSubmit: number[]
+  }
   /** nodes expected to complete (churned and late nodes excluded) */
   n: number
   size: number
@@ -94,7 +111,15 @@ export function lowerBoundS (size: number, n: number, links: Links): number {
   return Math.max(bits / d, bits / uo, (n * bits) / (uo + n * links.hostMbit * 1e6))
 }
 
-const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
+export const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
+
+/** Wait for all of `ps`, or until performance.now() reaches `deadline`. */
+export async function withDeadline (ps: Array<Promise<unknown>>, deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<void>(resolve => { timer = setTimeout(resolve, Math.max(0, deadline - performance.now())) })
+  await Promise.race([Promise.all(ps), expired])
+  clearTimeout(timer) // else the pending timer keeps the process alive until the deadline
+}
 
 export async function runScenario (spec: RunSpec): Promise<RunResult> {
   const { origin, content } = spec
@@ -127,21 +152,15 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
     }
     return l
   })
-  const withDeadline = async (ps: Array<Promise<number>>): Promise<void> => {
-    let timer: NodeJS.Timeout | undefined
-    const expired = new Promise<void>(resolve => { timer = setTimeout(resolve, Math.max(0, deadline - performance.now())) })
-    await Promise.race([Promise.all(ps), expired])
-    clearTimeout(timer) // else the pending timer keeps the process alive until the deadline
-  }
   const all = await Promise.all(started)
-  await withDeadline(counted.map(p => (launched.get(p) as Launched).done))
+  await withDeadline(counted.map(p => (launched.get(p) as Launched).done), deadline)
   let lateInfo: RunResult['late']
   const lateLaunched: Launched[] = []
   if (late.length > 0) {
     await origin.settle()
     const before = origin.bytesSent()
     for (const p of late) lateLaunched.push(start(p))
-    await withDeadline(lateLaunched.map(l => l.done))
+    await withDeadline(lateLaunched.map(l => l.done), deadline)
     await origin.settle()
     lateInfo = { completionS: NaN, ownTimeS: NaN, originBytesDuring: origin.bytesSent() - before }
   }
@@ -168,6 +187,26 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
     await rm(l.out, { force: true })
   }
   await rm(spec.dir, { recursive: true, force: true })
+  return summarize(spec, { nodes, originBytes, originWireBytes, originRequests: origin.requests() - req0, timeline, lateInfo, wallS: (performance.now() - t0) / 1000 })
+}
+
+/** What a run measured, before it is summarised. */
+export interface RunMeasurements {
+  nodes: NodeRecord[]
+  originBytes: number
+  originWireBytes: number
+  originRequests: number
+  timeline: Array<[number, number]>
+  lateInfo: RunResult['late'] | undefined
+  wallS: number
+  /** daemon mode: facts about the daemons before the job (warm-up, connections) */
+  daemons?: RunResult['daemons']
+}
+
+/** The run's figures from its node records and origin counters (shared by the `get` and daemon modes). */
+export function summarize (spec: Pick<RunSpec, 'system' | 'scenario' | 'content' | 'links' | 'notes' | 'mode'>, m: RunMeasurements): RunResult {
+  const { content } = spec
+  const { nodes, originBytes, originWireBytes, lateInfo } = m
   const countedNodes = nodes.filter(x => x.role === 'node')
   const lateNode = nodes.find(x => x.role === 'late')
   if (lateInfo !== undefined && lateNode !== undefined) {
@@ -188,13 +227,15 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
   return {
     system: spec.system,
     scenario: spec.scenario,
+    ...(spec.mode === 'daemon' ? { mode: 'daemon' as const } : {}),
+    ...(m.daemons !== undefined ? { daemons: m.daemons } : {}),
     n,
     size: content.size,
     originBytes,
     originCopies: originBytes / content.size,
     originWireBytes,
     originWireCopies: originWireBytes / content.size,
-    originRequests: origin.requests() - req0,
+    originRequests: m.originRequests,
     lastCompletionS,
     lowerBoundS: lb,
     ratioToLowerBound: lastCompletionS / lb,
@@ -203,10 +244,10 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
     peakRssMedianMB: median(rss),
     failures: nodes.filter(x => !x.ok && x.role !== 'churned').length,
     cdfS,
-    originTimeline: timeline,
+    originTimeline: m.timeline,
     ...(lateInfo !== undefined ? { late: lateInfo } : {}),
     ...(spec.notes !== undefined ? { extra: spec.notes() } : {}),
     nodes,
-    wallS: (performance.now() - t0) / 1000
+    wallS: m.wallS
   }
 }
