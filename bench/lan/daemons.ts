@@ -8,7 +8,7 @@
  * that directory: the driver runs in the root namespace, where the host
  * namespace's 127.0.0.1 is not reachable, but the file system is shared.
  * The driver waits until every API answers, then until every daemon is
- * connected to every other one (or the warm-up limit passes), and only then
+ * connected to every other one (`connectedPeers`; or the warm-up limit passes), and only then
  * submits the job (`POST /v1/jobs`) as the scenario says — all at once,
  * staggered, late, with some daemons killed (churn), or with the malicious
  * peer as every daemon's static peer (corrupt). It follows each job with
@@ -111,14 +111,16 @@ function measure (d: HostDaemon): void {
 }
 
 /**
- * Wait until every daemon has at least as many connections as there are
- * other daemons, or `deadline` (performance.now()) passes. Returns the
- * connections of each at the end and whether they got there.
+ * Wait until every daemon is connected to as many distinct peers as there
+ * are other daemons (`connectedPeers` of GET /v1/stats; in `corrupt` the
+ * malicious static peer counts too), or `deadline` (performance.now())
+ * passes. Returns the connected peers of each at the end and whether they
+ * got there.
  */
 export async function waitForMesh (daemons: HostDaemon[], deadline: number): Promise<{ meshed: boolean, connections: number[] }> {
   let connections: number[] = []
   for (;;) {
-    connections = await Promise.all(daemons.map(async d => await d.client.stats().then(s => s.connections, () => 0)))
+    connections = await Promise.all(daemons.map(async d => await d.client.stats().then(s => s.connectedPeers, () => 0)))
     if (connections.every(c => c >= daemons.length - 1)) return { meshed: true, connections }
     if (performance.now() >= deadline) return { meshed: false, connections }
     await sleep(MESH_POLL_MS)
@@ -179,7 +181,7 @@ export async function runDaemonScenario (spec: DaemonRunSpec): Promise<RunResult
     const upS = (performance.now() - tStart) / 1000
     const mesh = await waitForMesh(daemons, tStart + spec.warmupS * 1000)
     const warmupS = (performance.now() - tStart) / 1000
-    process.stderr.write(`  daemons up after ${upS.toFixed(1)} s; ${mesh.meshed ? `each connected to the ${daemons.length - 1} others after ${warmupS.toFixed(1)} s` : `not all connected after the ${spec.warmupS} s warm-up`} (connections ${Math.min(...mesh.connections)}–${Math.max(...mesh.connections)})\n`)
+    process.stderr.write(`  daemons up after ${upS.toFixed(1)} s; ${mesh.meshed ? `each connected to the ${daemons.length - 1} others after ${warmupS.toFixed(1)} s` : `not all connected after the ${spec.warmupS} s warm-up`} (connected peers per daemon ${Math.min(...mesh.connections)}–${Math.max(...mesh.connections)})\n`)
 
     await origin.settle()
     const bytes0 = origin.bytesSent()

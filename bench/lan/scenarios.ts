@@ -65,7 +65,7 @@ export interface RunResult {
     meshedS: number
     /** s from starting the daemons to the first submission */
     warmupS: number
-    /** connections of each daemon when the job was submitted */
+    /** distinct peers each daemon was connected to when the job was submitted */
     connectionsAtSubmit: number[]
   }
   /** nodes expected to complete (churned and late nodes excluded) */
