@@ -4,7 +4,8 @@
  * to the last completion against the lower bound, completion CDF, CPU
  * seconds per GiB, peak RSS.
  */
-import { rm } from 'node:fs/promises'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { launch, record, type Content, type Launched, type NodeRecord, type System } from './hosts.js'
 import type { LanHost } from './netns.js'
 import { max, median } from '../lib/report.js'
@@ -19,6 +20,8 @@ export interface OriginCounter {
   requests: () => number
   /** bytes sent on the origin's link (tc counter of its upload), when known */
   wireBytes?: () => number
+  /** bytes the relay in front of the origin handed on towards the LAN (headers included), when known */
+  relayedBytes?: () => number
   /** wait until the counter has been refreshed after now */
   settle: () => Promise<void>
 }
@@ -48,6 +51,8 @@ export interface RunSpec {
   origin: OriginCounter
   /** extra facts to store with the run (e.g. the malicious peer's counters) */
   notes?: () => Record<string, unknown>
+  /** keep each doswarm process's stderr in this directory as `<system>-<scenario>[-daemon]-<namespace>.log` */
+  logDir?: string
   /** 'get' (default): one `doswarm get` process per host; 'daemon': jobs submitted to a `doswarm serve` per host (daemons.ts) */
   mode?: RunMode
 }
@@ -77,6 +82,14 @@ export interface RunResult {
   /** bytes that left the origin host on its link (tc, whole frames incl. headers); NaN if not measured */
   originWireBytes: number
   originWireCopies: number
+  /**
+   * bytes the origin namespace's relay handed to its LAN sockets, ÷ file size:
+   * what the origin wrote minus what sat in the loopback hop when clients
+   * aborted responses (absent in older files)
+   */
+  originRelayedCopies?: number
+  /** Σ bytesFromHttp of every node ÷ file size: origin bytes the nodes kept (verified pieces) */
+  originKeptCopies?: number
   originRequests: number
   /** t0 → last completion of the nodes counted in n, s */
   lastCompletionS: number
@@ -127,6 +140,7 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
   const bytes0 = origin.bytesSent()
   const req0 = origin.requests()
   const wire0 = origin.wireBytes?.() ?? NaN
+  const relayed0 = origin.relayedBytes?.() ?? NaN
   const t0 = performance.now()
   const timeline: Array<[number, number]> = []
   const sampler = setInterval(() => { timeline.push([Math.round(performance.now() - t0) / 1000, origin.bytesSent() - bytes0]) }, 500)
@@ -181,13 +195,22 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
     const p = [...launched.entries()].find(([, v]) => v === l)?.[0]
     const role: NodeRecord['role'] = p?.startAtMs === undefined ? 'late' : p.killAtMs !== undefined ? 'churned' : 'node'
     const rec = await record(l, results[i] as (typeof results)[number], completion, role)
+    if (spec.logDir !== undefined) await keepLog(spec, rec.ns, (results[i] as (typeof results)[number]).stderr)
     if (p?.killAtMs !== undefined) rec.killAtMs = p.killAtMs
     if (!rec.ok && role !== 'churned') process.stderr.write(`  ${spec.system}/${spec.scenario} ${rec.ns}: ${rec.error ?? 'failed'}\n`)
     nodes.push(rec)
     await rm(l.out, { force: true })
   }
   await rm(spec.dir, { recursive: true, force: true })
-  return summarize(spec, { nodes, originBytes, originWireBytes, originRequests: origin.requests() - req0, timeline, lateInfo, wallS: (performance.now() - t0) / 1000 })
+  const originRelayedBytes = (origin.relayedBytes?.() ?? NaN) - relayed0
+  return summarize(spec, { nodes, originBytes, originWireBytes, originRelayedBytes, originRequests: origin.requests() - req0, timeline, lateInfo, wallS: (performance.now() - t0) / 1000 })
+}
+
+/** Write one process's stderr into the run's log directory. */
+export async function keepLog (spec: Pick<RunSpec, 'logDir' | 'system' | 'scenario' | 'mode'>, ns: string, text: string): Promise<void> {
+  if (spec.logDir === undefined) return
+  await mkdir(spec.logDir, { recursive: true })
+  await writeFile(join(spec.logDir, `${spec.system}-${spec.scenario}${spec.mode === 'daemon' ? '-daemon' : ''}-${ns}.log`), text)
 }
 
 /** What a run measured, before it is summarised. */
@@ -195,6 +218,7 @@ export interface RunMeasurements {
   nodes: NodeRecord[]
   originBytes: number
   originWireBytes: number
+  originRelayedBytes: number
   originRequests: number
   timeline: Array<[number, number]>
   lateInfo: RunResult['late'] | undefined
@@ -235,6 +259,8 @@ export function summarize (spec: Pick<RunSpec, 'system' | 'scenario' | 'content'
     originCopies: originBytes / content.size,
     originWireBytes,
     originWireCopies: originWireBytes / content.size,
+    originRelayedCopies: m.originRelayedBytes / content.size,
+    originKeptCopies: nodes.reduce((s, x) => s + (x.bytesFromHttp ?? 0), 0) / content.size,
     originRequests: m.originRequests,
     lastCompletionS,
     lowerBoundS: lb,

@@ -26,7 +26,7 @@ export function sortRuns<T extends Pick<RunResult, 'system' | 'scenario' | 'mode
 
 export function summaryTable (runs: readonly RunResult[]): string {
   return markdownTable(
-    ['run', 'N', 'origin copies', 'on the origin link', 'last completion s', 'lower bound s', 'ratio', 'CPU s / GiB', 'peak RSS MB, median / max', 'failed', 'notes'],
+    ['run', 'N', 'origin copies', 'relayed to the LAN', 'on the origin link', 'kept by the nodes', 'last completion s', 'lower bound s', 'ratio', 'CPU s / GiB', 'peak RSS MB, median / max', 'failed', 'notes'],
     sortRuns(runs).map(r => {
       const notes: string[] = []
       if (r.late !== undefined) notes.push(`late joiner: ${fmt(r.late.ownTimeS, 1)} s, origin sent ${fmt(r.late.originBytesDuring / 1e6, 1)} MB meanwhile`)
@@ -35,7 +35,7 @@ export function summaryTable (runs: readonly RunResult[]): string {
       const evil = r.extra?.maliciousPeer as { badPieces?: number, sessions?: number } | undefined
       if (evil !== undefined) notes.push(`malicious peer sent ${fmt(evil.badPieces)} bad pieces`)
       if (r.daemons !== undefined) notes.push(`daemons up ${fmt(r.daemons.upS, 1)} s, ${Number.isFinite(r.daemons.meshedS) ? `all connected at ${fmt(r.daemons.meshedS, 1)} s` : `not all connected by ${fmt(r.daemons.warmupS, 1)} s`} before the job`)
-      return [label(r), String(r.n), fmt(r.originCopies, 3), fmt(r.originWireCopies, 3), fmt(r.lastCompletionS, 1), fmt(r.lowerBoundS, 1), fmt(r.ratioToLowerBound, 2),
+      return [label(r), String(r.n), fmt(r.originCopies, 3), fmt(r.originRelayedCopies, 3), fmt(r.originWireCopies, 3), fmt(r.originKeptCopies ?? r.nodes.reduce((s, x) => s + (x.bytesFromHttp ?? NaN), 0) / r.size, 3), fmt(r.lastCompletionS, 1), fmt(r.lowerBoundS, 1), fmt(r.ratioToLowerBound, 2),
         fmt(r.cpuSecondsPerGiB, 1), `${fmt(r.peakRssMedianMB)} / ${fmt(r.peakRssMaxMB)}`, String(r.failures), notes.join('; ')]
     })
   )
