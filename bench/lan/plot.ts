@@ -87,6 +87,7 @@ function charts (data: LanFile): Record<string, unknown> {
       datasets: [
         { label: 'origin copies (bytes the origin sent)', data: runs.map(r => r.originCopies), backgroundColor: '#1f77b4', yAxisID: 'y' },
         { label: 'origin copies on its link (tc, with headers)', data: runs.map(r => r.originWireCopies ?? null), backgroundColor: '#aec7e8', yAxisID: 'y' },
+        { label: 'kept by the nodes (Σ bytes from HTTP)', data: runs.map(r => r.originKeptCopies ?? null), backgroundColor: '#9edae5', yAxisID: 'y' },
         { label: 'time to last completion ÷ lower bound', data: runs.map(r => r.ratioToLowerBound), backgroundColor: '#ff7f0e', yAxisID: 'y' },
         { type: 'line', label: 'target: 1.05 copies', data: runs.map(() => 1.05), borderColor: '#1f77b4', borderDash: [6, 4], pointRadius: 0, borderWidth: 1 },
         { type: 'line', label: 'target: 1.25 × lower bound', data: runs.map(() => 1.25), borderColor: '#ff7f0e', borderDash: [2, 3], pointRadius: 0, borderWidth: 1 }
