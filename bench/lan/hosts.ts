@@ -132,12 +132,17 @@ export async function record (l: Launched, r: ChildResult, completionMs: number,
         if (typeof j[k] === 'number') rec[k] = j[k]
       }
     }
-    const s = await stat(l.out)
-    if (s.size !== l.spec.content.size) throw new Error(`output has ${s.size} bytes, expected ${l.spec.content.size}`)
-    if (await sha256File(l.out) !== l.spec.content.sha256) throw new Error('output differs from the source file')
+    await verifyOutput(l.out, l.spec.content)
     rec.ok = true
   } catch (err) {
     rec.error = (err as Error).message
   }
   return rec
+}
+
+/** Throws unless `out` holds exactly the content (size, then SHA-256). */
+export async function verifyOutput (out: string, content: Pick<Content, 'size' | 'sha256'>): Promise<void> {
+  const s = await stat(out)
+  if (s.size !== content.size) throw new Error(`output has ${s.size} bytes, expected ${content.size}`)
+  if (await sha256File(out) !== content.sha256) throw new Error('output differs from the source file')
 }

@@ -3,8 +3,9 @@
  * LAN benchmark: the counting test origin (test/helpers/origin-server.ts) on
  * 127.0.0.1, relayed from `--bind IP:PORT`. Prints one JSON line
  * `{"ready":true,"url":…}` when listening, then every `--every-ms` a line
- * `{"t":ms,"bytesSent":n,"requests":n}` (body bytes the origin has sent) so
- * the driver in the root namespace can count per run.
+ * `{"t":ms,"bytesSent":n,"requests":n,"relayedIn":n,"relayedOut":n}` (body
+ * bytes the origin has sent; bytes the relay read from it and handed on to
+ * the LAN, headers included) so the driver in the root namespace can count per run.
  *
  *   ip netns exec <prefix>origin node dist/bench/lan/origin-host.js --file F --bind 10.77.0.1 --port 8080
  */
@@ -23,7 +24,8 @@ const origin = await startOrigin({ data: args.str('file') })
 const server = await relay(args.str('bind'), args.num('port'), '127.0.0.1', origin.port)
 const t0 = performance.now()
 const line = (): void => {
-  process.stdout.write(`${JSON.stringify({ t: Math.round(performance.now() - t0), bytesSent: origin.bytesSent, requests: origin.requests })}\n`)
+  const c = server.counters
+  process.stdout.write(`${JSON.stringify({ t: Math.round(performance.now() - t0), bytesSent: origin.bytesSent, requests: origin.requests, relayedIn: c.fromTarget, relayedOut: c.toClients() })}\n`)
 }
 process.stdout.write(`${JSON.stringify({ ready: true, url: `http://${args.str('bind')}:${args.num('port')}/content` })}\n`)
 const timer = setInterval(line, args.num('every-ms'))

@@ -15,7 +15,7 @@ import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join, resolve } from 'node:path'
 import { chromium } from 'playwright-core'
-import { label, sortRuns } from './table.js'
+import { label, runKey, sortRuns } from './table.js'
 import type { RunResult } from './scenarios.js'
 
 const CHROMIUM = process.env.DOSWARM_CHROMIUM ?? '/usr/bin/chromium'
@@ -28,12 +28,17 @@ const COLORS: Record<string, string> = {
   'doswarm/churn': '#8c564b',
   'doswarm/corrupt': '#e377c2',
   'http/flash': '#7f7f7f',
-  'webtorrent/flash': '#ff7f0e'
+  'webtorrent/flash': '#ff7f0e',
+  'doswarm/flash/daemon': '#2ca02c',
+  'doswarm/staggered/daemon': '#bcbd22',
+  'doswarm/late/daemon': '#d62728',
+  'doswarm/churn/daemon': '#c49c94',
+  'doswarm/corrupt/daemon': '#f7b6d2'
 }
 
 interface LanFile { n: number, size: number, links: { hostMbit: number, originMbit: number, delayMs: number }, lowerBoundFlashS: number, runs: RunResult[] }
 
-const color = (r: RunResult): string => COLORS[`${r.system}/${r.scenario}`] ?? '#000000'
+const color = (r: RunResult): string => COLORS[runKey(r)] ?? '#000000'
 
 /** Chart.js configurations (plain JSON: they cross into the page). */
 function charts (data: LanFile): Record<string, unknown> {
@@ -82,6 +87,7 @@ function charts (data: LanFile): Record<string, unknown> {
       datasets: [
         { label: 'origin copies (bytes the origin sent)', data: runs.map(r => r.originCopies), backgroundColor: '#1f77b4', yAxisID: 'y' },
         { label: 'origin copies on its link (tc, with headers)', data: runs.map(r => r.originWireCopies ?? null), backgroundColor: '#aec7e8', yAxisID: 'y' },
+        { label: 'kept by the nodes (Σ bytes from HTTP)', data: runs.map(r => r.originKeptCopies ?? null), backgroundColor: '#9edae5', yAxisID: 'y' },
         { label: 'time to last completion ÷ lower bound', data: runs.map(r => r.ratioToLowerBound), backgroundColor: '#ff7f0e', yAxisID: 'y' },
         { type: 'line', label: 'target: 1.05 copies', data: runs.map(() => 1.05), borderColor: '#1f77b4', borderDash: [6, 4], pointRadius: 0, borderWidth: 1 },
         { type: 'line', label: 'target: 1.25 × lower bound', data: runs.map(() => 1.25), borderColor: '#ff7f0e', borderDash: [2, 3], pointRadius: 0, borderWidth: 1 }

@@ -21,8 +21,10 @@ import { atExit, run, startChild, type Child } from '../lib/proc.js'
 import { commandLine, fmt, writeJson } from '../lib/report.js'
 import type { Content, System } from './hosts.js'
 import { LanUnavailableError, ORIGIN_IP, checkLanRequirements, qdiscSentBytes, setupLan, teardownLan, nsExec, type Lan } from './netns.js'
-import { runScenario, type OriginCounter, type PlanEntry, type RunResult, type Scenario } from './scenarios.js'
-import { summaryTable } from './table.js'
+import { runDaemonScenario } from './daemons.js'
+import { runScenario, type OriginCounter, type PlanEntry, type RunMode, type RunResult, type Scenario } from './scenarios.js'
+import { runKey, summaryTable } from './table.js'
+import { originCounter } from './origin-counter.js'
 
 const args = cliArgs(`
 Usage: node dist/bench/lan/run.js [options]     (as root)
@@ -36,6 +38,8 @@ removes leftovers). Exit 3 when not root or ip/tc are missing.`, {
   size: { type: 'string', default: '64MiB', help: 'file size' },
   'piece-size': { type: 'string', default: '1MiB', help: 'piece size (doswarm manifest and the torrent)' },
   scenarios: { type: 'string', default: 'flash', help: 'doswarm scenarios: flash,staggered,late,churn,corrupt (or none)' },
+  mode: { type: 'string', default: 'get', help: 'doswarm scenarios as: get (a `doswarm get` process per host and download) or daemon (a `doswarm serve` per host, started and connected before the job is submitted to its control API)' },
+  'warmup-s': { type: 'string', default: '30', help: 'daemon mode: longest wait, once every daemon answers, for them to connect to each other before the job is submitted' },
   baselines: { type: 'string', default: 'http', help: 'baselines: http,webtorrent (or none)' },
   'host-mbit': { type: 'string', default: '100', help: 'host link rate, Mbit/s each way' },
   'origin-mbit': { type: 'string', default: '50', help: 'origin link rate, Mbit/s each way' },
@@ -47,6 +51,7 @@ removes leftovers). Exit 3 when not root or ip/tc are missing.`, {
   prefix: { type: 'string', default: 'dswlan-', help: 'namespace name prefix' },
   'timeout-s': { type: 'string', help: 'deadline per run (default: 1.5 × the HTTP-only time N·S/u_origin + 120 s)' },
   json: { type: 'string', help: 'results file (default: docs/benchmarks/lan-n<N>-<size>.json); existing entries are kept unless re-run' },
+  logs: { type: 'string', help: 'keep every doswarm process\'s stderr (get or daemon) in this directory, one file per run and host' },
   fresh: { type: 'boolean', help: 'start a new results file instead of merging' },
   tmp: { type: 'string', help: 'scratch directory base (default: <repo>/.bench-tmp)' }
 })
@@ -61,6 +66,8 @@ const seed = !args.flag('no-seed')
 const scenarios = args.list('scenarios').filter(s => s !== 'none') as Scenario[]
 const baselines = args.list('baselines').filter(s => s !== 'none') as System[]
 const KNOWN_SCENARIOS = ['flash', 'staggered', 'late', 'churn', 'corrupt']
+const mode = args.str('mode') as RunMode
+if (mode !== 'get' && mode !== 'daemon') throw new Error('--mode: get or daemon')
 if (!Number.isInteger(N) || N < 1) throw new Error('--n: a whole number ≥ 1')
 for (const s of scenarios) if (!KNOWN_SCENARIOS.includes(s)) throw new Error(`--scenarios: unknown ${s}`)
 for (const b of baselines) if (b !== 'http' && b !== 'webtorrent') throw new Error(`--baselines: unknown ${b}`)
@@ -71,30 +78,6 @@ const jsonPath = resolve(args.optStr('json') ?? join(repoRoot(), `docs/benchmark
 const WEBTORRENT_DIR = join(repoRoot(), 'bench/webtorrent')
 /** this compiled script's folder (dist/bench/lan, or another outDir): origin-host.js and evil-host.js are beside it */
 const here = dirname(fileURLToPath(import.meta.url))
-
-/** Follows the origin process's stats lines. */
-function originCounter (child: Child, ns: string): OriginCounter {
-  let last = { t: 0, bytesSent: 0, requests: 0 }
-  let seen = 0
-  const check = (): void => {
-    const lines = child.lines
-    for (; seen < lines.length; seen++) {
-      const l = lines[seen] ?? ''
-      if (!l.startsWith('{"t"')) continue
-      last = JSON.parse(l) as typeof last
-    }
-  }
-  return {
-    bytesSent: () => { check(); return last.bytesSent },
-    requests: () => { check(); return last.requests },
-    wireBytes: () => qdiscSentBytes(ns, 'eth0'),
-    settle: async () => {
-      check()
-      const t = last.t
-      for (let i = 0; i < 40 && last.t <= t + 200; i++) { await new Promise(resolve => setTimeout(resolve, 100)); check() }
-    }
-  }
-}
 
 async function readyLine (c: Child, what: string): Promise<Record<string, unknown>> {
   const l = await c.waitForLine(x => x.includes('"ready":true'), 30_000)
@@ -131,7 +114,7 @@ async function save (results: RunResult[], facts: ReturnType<typeof machineFacts
   let previous: { runs?: RunResult[], invocations?: Array<{ command: string, machine: { date: string } }> } = {}
   if (!args.flag('fresh') && existsSync(jsonPath)) previous = JSON.parse(await readFile(jsonPath, 'utf8')) as typeof previous
   if (args.flag('fresh') && savedOnce) previous = JSON.parse(await readFile(jsonPath, 'utf8')) as typeof previous
-  const key = (r: RunResult): string => `${r.system}/${r.scenario}`
+  const key = runKey
   const merged = [...(previous.runs ?? []).filter(r => !results.some(x => key(x) === key(r))), ...results]
   const invocation = { command: commandLine(), machine: facts, runs: results.map(key) }
   // this invocation's entry replaces the one written after its previous run
@@ -201,15 +184,20 @@ async function main (): Promise<void> {
     const runOne = async (system: System, scenario: Scenario, extra?: { evilAddr?: string, notes?: () => Record<string, unknown>, wtNode?: string }): Promise<void> => {
       const dir = join(scratch.dir, `run-${++runIndex}`)
       await mkdir(dir, { recursive: true })
-      process.stderr.write(`${system} ${scenario} (N=${N})…\n`)
-      const r = await runScenario({
+      const daemonMode = system === 'doswarm' && mode === 'daemon'
+      process.stderr.write(`${system} ${scenario}${daemonMode ? ' (daemon mode)' : ''} (N=${N})…\n`)
+      const spec = {
         system, scenario, plan: plan(lan as Lan, scenario, lb, extra?.evilAddr), dir, content, links, timeoutMs,
         seed: system !== 'http' && seed, origin, ...(extra?.wtNode !== undefined ? { wtNode: extra.wtNode } : {}),
-        ...(extra?.notes !== undefined ? { notes: extra.notes } : {})
-      })
+        ...(extra?.notes !== undefined ? { notes: extra.notes } : {}),
+        ...(args.optStr('logs') !== undefined ? { logDir: resolve(args.str('logs')) } : {})
+      }
+      const r = daemonMode
+        ? await runDaemonScenario({ ...spec, mode: 'daemon', warmupS: args.num('warmup-s') })
+        : await runScenario(spec)
       results.push(r)
       await save(results, facts)
-      process.stderr.write(`  ${system} ${scenario}: ${fmt(r.originCopies, 3)} origin copies (${fmt(r.originWireCopies, 3)} on its link), last done ${fmt(r.lastCompletionS, 1)} s (${fmt(r.ratioToLowerBound, 2)} × lower bound ${fmt(r.lowerBoundS, 1)} s), ${fmt(r.cpuSecondsPerGiB, 1)} CPU s/GiB, peak RSS max ${fmt(r.peakRssMaxMB)} MB, ${r.failures} failed${r.late !== undefined ? `; late joiner ${fmt(r.late.ownTimeS, 1)} s, origin sent ${r.late.originBytesDuring} B meanwhile` : ''}\n`)
+      process.stderr.write(`  ${system} ${scenario}${daemonMode ? ' (daemon)' : ''}: ${fmt(r.originCopies, 3)} origin copies (${fmt(r.originRelayedCopies, 3)} relayed, ${fmt(r.originWireCopies, 3)} on its link, ${fmt(r.originKeptCopies, 3)} kept by the nodes), last done ${fmt(r.lastCompletionS, 1)} s (${fmt(r.ratioToLowerBound, 2)} × lower bound ${fmt(r.lowerBoundS, 1)} s), ${fmt(r.cpuSecondsPerGiB, 1)} CPU s/GiB, peak RSS max ${fmt(r.peakRssMaxMB)} MB, ${r.failures} failed${r.late !== undefined ? `; late joiner ${fmt(r.late.ownTimeS, 1)} s, origin sent ${r.late.originBytesDuring} B meanwhile` : ''}\n`)
     }
 
     for (const scenario of scenarios) {

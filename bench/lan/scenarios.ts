@@ -4,12 +4,15 @@
  * to the last completion against the lower bound, completion CDF, CPU
  * seconds per GiB, peak RSS.
  */
-import { rm } from 'node:fs/promises'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { launch, record, type Content, type Launched, type NodeRecord, type System } from './hosts.js'
 import type { LanHost } from './netns.js'
 import { max, median } from '../lib/report.js'
 
 export type Scenario = 'flash' | 'staggered' | 'late' | 'churn' | 'corrupt'
+/** How doswarm runs on each host: a `doswarm get` process per download, or a job submitted to the host's daemon. */
+export type RunMode = 'get' | 'daemon'
 
 /** Reads the origin's body-byte counter (fresh within ~250 ms). */
 export interface OriginCounter {
@@ -17,6 +20,8 @@ export interface OriginCounter {
   requests: () => number
   /** bytes sent on the origin's link (tc counter of its upload), when known */
   wireBytes?: () => number
+  /** bytes the relay in front of the origin handed on towards the LAN (headers included), when known */
+  relayedBytes?: () => number
   /** wait until the counter has been refreshed after now */
   settle: () => Promise<void>
 }
@@ -46,11 +51,28 @@ export interface RunSpec {
   origin: OriginCounter
   /** extra facts to store with the run (e.g. the malicious peer's counters) */
   notes?: () => Record<string, unknown>
+  /** keep each doswarm process's stderr in this directory as `<system>-<scenario>[-daemon]-<namespace>.log` */
+  logDir?: string
+  /** 'get' (default): one `doswarm get` process per host; 'daemon': jobs submitted to a `doswarm serve` per host (daemons.ts) */
+  mode?: RunMode
 }
 
 export interface RunResult {
   system: System
   scenario: Scenario
+  /** absent in files from before daemon mode existed: 'get' */
+  mode?: RunMode
+  /** daemon mode: the daemons before the job was submitted */
+  daemons?: {
+    /** s from starting the daemons until every API answered */
+    upS: number
+    /** s from starting the daemons until each had a connection to every other one (NaN: not within the warm-up) */
+    meshedS: number
+    /** s from starting the daemons to the first submission */
+    warmupS: number
+    /** distinct peers each daemon was connected to when the job was submitted */
+    connectionsAtSubmit: number[]
+  }
   /** nodes expected to complete (churned and late nodes excluded) */
   n: number
   size: number
@@ -60,6 +82,14 @@ export interface RunResult {
   /** bytes that left the origin host on its link (tc, whole frames incl. headers); NaN if not measured */
   originWireBytes: number
   originWireCopies: number
+  /**
+   * bytes the origin namespace's relay handed to its LAN sockets, ÷ file size:
+   * what the origin wrote minus what sat in the loopback hop when clients
+   * aborted responses (absent in older files)
+   */
+  originRelayedCopies?: number
+  /** Σ bytesFromHttp of every node ÷ file size: origin bytes the nodes kept (verified pieces) */
+  originKeptCopies?: number
   originRequests: number
   /** t0 → last completion of the nodes counted in n, s */
   lastCompletionS: number
@@ -94,7 +124,15 @@ export function lowerBoundS (size: number, n: number, links: Links): number {
   return Math.max(bits / d, bits / uo, (n * bits) / (uo + n * links.hostMbit * 1e6))
 }
 
-const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
+export const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
+
+/** Wait for all of `ps`, or until performance.now() reaches `deadline`. */
+export async function withDeadline (ps: Array<Promise<unknown>>, deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<void>(resolve => { timer = setTimeout(resolve, Math.max(0, deadline - performance.now())) })
+  await Promise.race([Promise.all(ps), expired])
+  clearTimeout(timer) // else the pending timer keeps the process alive until the deadline
+}
 
 export async function runScenario (spec: RunSpec): Promise<RunResult> {
   const { origin, content } = spec
@@ -102,6 +140,7 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
   const bytes0 = origin.bytesSent()
   const req0 = origin.requests()
   const wire0 = origin.wireBytes?.() ?? NaN
+  const relayed0 = origin.relayedBytes?.() ?? NaN
   const t0 = performance.now()
   const timeline: Array<[number, number]> = []
   const sampler = setInterval(() => { timeline.push([Math.round(performance.now() - t0) / 1000, origin.bytesSent() - bytes0]) }, 500)
@@ -127,21 +166,15 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
     }
     return l
   })
-  const withDeadline = async (ps: Array<Promise<number>>): Promise<void> => {
-    let timer: NodeJS.Timeout | undefined
-    const expired = new Promise<void>(resolve => { timer = setTimeout(resolve, Math.max(0, deadline - performance.now())) })
-    await Promise.race([Promise.all(ps), expired])
-    clearTimeout(timer) // else the pending timer keeps the process alive until the deadline
-  }
   const all = await Promise.all(started)
-  await withDeadline(counted.map(p => (launched.get(p) as Launched).done))
+  await withDeadline(counted.map(p => (launched.get(p) as Launched).done), deadline)
   let lateInfo: RunResult['late']
   const lateLaunched: Launched[] = []
   if (late.length > 0) {
     await origin.settle()
     const before = origin.bytesSent()
     for (const p of late) lateLaunched.push(start(p))
-    await withDeadline(lateLaunched.map(l => l.done))
+    await withDeadline(lateLaunched.map(l => l.done), deadline)
     await origin.settle()
     lateInfo = { completionS: NaN, ownTimeS: NaN, originBytesDuring: origin.bytesSent() - before }
   }
@@ -162,12 +195,42 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
     const p = [...launched.entries()].find(([, v]) => v === l)?.[0]
     const role: NodeRecord['role'] = p?.startAtMs === undefined ? 'late' : p.killAtMs !== undefined ? 'churned' : 'node'
     const rec = await record(l, results[i] as (typeof results)[number], completion, role)
+    if (spec.logDir !== undefined) await keepLog(spec, rec.ns, (results[i] as (typeof results)[number]).stderr)
     if (p?.killAtMs !== undefined) rec.killAtMs = p.killAtMs
     if (!rec.ok && role !== 'churned') process.stderr.write(`  ${spec.system}/${spec.scenario} ${rec.ns}: ${rec.error ?? 'failed'}\n`)
     nodes.push(rec)
     await rm(l.out, { force: true })
   }
   await rm(spec.dir, { recursive: true, force: true })
+  const originRelayedBytes = (origin.relayedBytes?.() ?? NaN) - relayed0
+  return summarize(spec, { nodes, originBytes, originWireBytes, originRelayedBytes, originRequests: origin.requests() - req0, timeline, lateInfo, wallS: (performance.now() - t0) / 1000 })
+}
+
+/** Write one process's stderr into the run's log directory. */
+export async function keepLog (spec: Pick<RunSpec, 'logDir' | 'system' | 'scenario' | 'mode'>, ns: string, text: string): Promise<void> {
+  if (spec.logDir === undefined) return
+  await mkdir(spec.logDir, { recursive: true })
+  await writeFile(join(spec.logDir, `${spec.system}-${spec.scenario}${spec.mode === 'daemon' ? '-daemon' : ''}-${ns}.log`), text)
+}
+
+/** What a run measured, before it is summarised. */
+export interface RunMeasurements {
+  nodes: NodeRecord[]
+  originBytes: number
+  originWireBytes: number
+  originRelayedBytes: number
+  originRequests: number
+  timeline: Array<[number, number]>
+  lateInfo: RunResult['late'] | undefined
+  wallS: number
+  /** daemon mode: facts about the daemons before the job (warm-up, connections) */
+  daemons?: RunResult['daemons']
+}
+
+/** The run's figures from its node records and origin counters (shared by the `get` and daemon modes). */
+export function summarize (spec: Pick<RunSpec, 'system' | 'scenario' | 'content' | 'links' | 'notes' | 'mode'>, m: RunMeasurements): RunResult {
+  const { content } = spec
+  const { nodes, originBytes, originWireBytes, lateInfo } = m
   const countedNodes = nodes.filter(x => x.role === 'node')
   const lateNode = nodes.find(x => x.role === 'late')
   if (lateInfo !== undefined && lateNode !== undefined) {
@@ -188,13 +251,17 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
   return {
     system: spec.system,
     scenario: spec.scenario,
+    ...(spec.mode === 'daemon' ? { mode: 'daemon' as const } : {}),
+    ...(m.daemons !== undefined ? { daemons: m.daemons } : {}),
     n,
     size: content.size,
     originBytes,
     originCopies: originBytes / content.size,
     originWireBytes,
     originWireCopies: originWireBytes / content.size,
-    originRequests: origin.requests() - req0,
+    originRelayedCopies: m.originRelayedBytes / content.size,
+    originKeptCopies: nodes.reduce((s, x) => s + (x.bytesFromHttp ?? 0), 0) / content.size,
+    originRequests: m.originRequests,
     lastCompletionS,
     lowerBoundS: lb,
     ratioToLowerBound: lastCompletionS / lb,
@@ -203,10 +270,10 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
     peakRssMedianMB: median(rss),
     failures: nodes.filter(x => !x.ok && x.role !== 'churned').length,
     cdfS,
-    originTimeline: timeline,
+    originTimeline: m.timeline,
     ...(lateInfo !== undefined ? { late: lateInfo } : {}),
     ...(spec.notes !== undefined ? { extra: spec.notes() } : {}),
     nodes,
-    wallS: (performance.now() - t0) / 1000
+    wallS: m.wallS
   }
 }

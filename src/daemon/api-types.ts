@@ -56,7 +56,10 @@ export interface StatsInfo {
   peerId: string | null
   mode: 'http-only' | 'lan' | 'group'
   listen: string[]
+  /** open libp2p connections */
   connections: number
+  /** distinct peers with at least one open connection (two nodes that dialled each other at once may share two connections) */
+  connectedPeers: number
   uptimeMs: number
   /** since the daemon's state directory was created */
   total: Totals

@@ -171,6 +171,7 @@ export class Daemon {
       mode: this.config.mode,
       listen: s.listen,
       connections: s.connections,
+      connectedPeers: s.connectedPeers,
       uptimeMs: Date.now() - this.startedAt,
       total: snap.total,
       month: snap.month,

@@ -514,7 +514,11 @@ export function dialDiscoveredPeers (node: Libp2p<any>, discovery: PeerSource, m
     void (async () => {
       try {
         await node.peerStore.merge(id, { multiaddrs })
-        await node.dial(id, { signal: ex.stopped })
+        // a signal of its own per dial: libp2p's dial queue adds listeners to
+        // the signal it is given until the dial ends, and 20 neighbours
+        // announced at once put 40 on one shared signal (Node then warns of
+        // a listener leak, though every one is removed)
+        await node.dial(id, { signal: AbortSignal.any([ex.stopped]) })
       } catch (err) {
         if (!ex.stopped.aborted) ex.log(`discovered peer ${key} not reachable: ${errorMessage(err)}`)
       } finally {

@@ -87,7 +87,10 @@ export interface DownloadOptions {
 export interface NodeStats {
   peerId: string | null
   listen: string[]
+  /** open connections (two nodes that dialled each other at once may hold two) */
   connections: number
+  /** distinct peers with at least one open connection */
+  connectedPeers: number
   bytesToPeers: number
   peersBanned: number
   /** open peer links, over all contents */
@@ -302,6 +305,7 @@ export class DoswarmNode {
       peerId: this.peerId ?? null,
       listen: this.multiaddrs,
       connections: this.#p2p?.getConnections().length ?? 0,
+      connectedPeers: new Set(this.#p2p?.getConnections().map(c => c.remotePeer.toString()) ?? []).size,
       bytesToPeers: sw?.bytesToPeers ?? 0,
       peersBanned: sw?.peersBanned ?? 0,
       links: sw?.links ?? 0,

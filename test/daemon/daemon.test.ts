@@ -9,7 +9,9 @@ import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
 import { DaemonClient } from '../../src/daemon/client.js'
+import { createNode } from '../../src/node/node.js'
 import { createManifest, privateKeyFromPem } from '../../src/manifest/index.js'
 import { swarmFixture } from '../helpers/swarm-fixture.js'
 import { startTestDaemon, until } from '../helpers/daemon-fixture.js'
@@ -168,6 +170,29 @@ test('the control API can listen on a Unix socket instead of TCP', { timeout: 30
     assert.equal((await client.stats()).mode, 'http-only')
     await assert.rejects(new DaemonClient({ url: daemon.url, token: 'nope' }).jobs(), { code: 'UNAUTHORIZED' })
   } finally {
+    await daemon.stop()
+    await fx.close()
+  }
+})
+
+test('stats count connections and distinct connected peers apart (two connections to one peer are one peer)', { timeout: 30_000 }, async () => {
+  const fx = await swarmFixture({ size: 100_000 })
+  const { daemon, client } = await startTestDaemon(fx.dir)
+  const other = createNode({ cacheDir: join(fx.dir, 'other'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
+  try {
+    assert.equal((await client.stats()).connectedPeers, 0)
+    await other.start()
+    const addr = multiaddr(daemon.node.multiaddrs[0] as string)
+    const p2p = other.swarm?.node
+    assert.ok(p2p !== undefined)
+    // a second connection to the same peer, as when two nodes dial each other at once
+    await p2p.dial(addr)
+    await p2p.dial(addr, { force: true })
+    await until(async () => (await client.stats()).connections >= 2)
+    const stats = await client.stats()
+    assert.equal(stats.connectedPeers, 1, `connections ${stats.connections}`)
+  } finally {
+    await other.stop()
     await daemon.stop()
     await fx.close()
   }

@@ -89,6 +89,7 @@ function makeStats (): StatsInfo {
     mode: 'lan',
     listen: ['/ip4/192.168.1.20/tcp/7680'],
     connections: 6,
+    connectedPeers: 6,
     uptimeMs: ((3 * 60 + 25) * 60 + 12) * 1000,
     total: {
       bytesFromHttp: 9.4 * GiB,

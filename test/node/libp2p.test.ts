@@ -7,7 +7,10 @@ import { mkdtemp, rm, stat, writeFile, readFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Libp2p } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import { echo, echoServer } from '../helpers/echo.js'
 import {
   createP2PNode, dialStaticPeers, dialDiscoveredPeers, peerIdString, parseStaticPeer, loadOrCreatePeerKey,
@@ -182,6 +185,26 @@ describe('p2p static peers', () => {
     await waitFor(() => b.getConnections().length === 0, 2000, 'hang-up')
     announce(a)
     await waitFor(() => connected(b, a), 5000, 'b redialled on re-announcement')
+  })
+
+  it('many peers discovered at once: no listener-leak warning (each dial has its own abort signal)', { timeout: 10_000 }, async () => {
+    const b = await node()
+    const discovery = new EventTarget()
+    dialDiscoveredPeers(b, discovery as unknown as Parameters<typeof dialDiscoveredPeers>[1])
+    const warnings: string[] = []
+    const onWarning = (w: Error): void => { if (w.name === 'MaxListenersExceededWarning') warnings.push(w.message) }
+    process.on('warning', onWarning)
+    try {
+      // 20 neighbours announced together, as mDNS does on a LAN; nobody listens on these ports
+      for (let i = 0; i < 20; i++) {
+        const id = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+        discovery.dispatchEvent(new CustomEvent('peer', { detail: { id, multiaddrs: [multiaddr(`/ip4/127.0.0.1/tcp/${i + 1}`)] } }))
+      }
+      await new Promise(resolve => setTimeout(resolve, 1000))
+      assert.deepEqual(warnings, [])
+    } finally {
+      process.off('warning', onWarning)
+    }
   })
 
   it('parseStaticPeer accepts both forms and rejects garbage with UsageError', () => {
