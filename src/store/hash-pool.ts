@@ -232,7 +232,8 @@ export class HashPool {
 
   #fileEnded (id: number, report: FileHashReport): void {
     const job = this.#files.get(id)
-    if (job === undefined || !this.#forget(id)) return
+    if (job === undefined) return
+    this.#forget(id)
     job.onEnd(report)
   }
 
