@@ -10,12 +10,16 @@
  * preallocated buffer of the current piece. At most one completed piece waits
  * for the consumer; when a second would start while it waits, the response is
  * paused and the rest of the current chunk is kept by reference, not copied.
+ * Every body byte counts towards the process's {@link sharedGcNudge}: the
+ * chunks node:http allocates are freed by a collection, and nothing else
+ * would trigger one soon enough.
  */
 import type { Agent, ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { LookupFunction } from 'node:net'
 import { sharedBufferPool } from '../util/buffer-pool.js'
+import { sharedGcNudge } from '../util/gc-nudge.js'
 import { AbortedError, OriginError } from '../errors.js'
 import { pieceLength, type Manifest } from '../manifest/types.js'
 import type { PieceData } from '../source/index.js'
@@ -253,6 +257,8 @@ export class RangeRequest {
     this.#watch.bytes(n)
     this.#init.onBytes(n)
     this.#consume(chunk, 0)
+    // this chunk and the socket read it was copied from are garbage now (util/gc-nudge.ts)
+    sharedGcNudge().bytes(n)
   }
 
   /** Copy `chunk[off..]` into piece buffers; hand over or park each completed piece. */

@@ -14,28 +14,18 @@
  * from then on; a buffer a dying worker held is reported lost
  * ({@link HashPoolError}) — never guessed at.
  *
+ * The same workers run the store's running whole-file hashes
+ * ({@link HashPool.startFileHash}): one kind of worker, so a download costs
+ * one worker isolate, not two (docs/benchmarks.md, RSS).
+ *
  * One pool per process ({@link sharedHashPool}), created on first use. Its
- * workers keep the process alive only while a hash is pending.
+ * workers keep the process alive only while a hash is pending (or a file
+ * hash is awaited).
  */
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
+import type { FileHashInit, FileHashReport, WorkerReply, WorkerRequest } from './hash-messages.js'
 import { sha256 } from './verify.js'
-
-/** Message to a worker. */
-export interface HashRequest {
-  id: number
-  buffer: ArrayBuffer
-  length: number
-}
-
-/** Message from a worker: the buffer comes back with its digest (or an error). */
-export interface HashReply {
-  id: number
-  /** the moved buffer, handed back */
-  buffer: ArrayBuffer
-  digest?: Uint8Array
-  error?: string
-}
 
 /** The hashed bytes (the same bytes, now in a buffer the caller owns again) and their SHA-256. */
 export interface Hashed {
@@ -63,7 +53,31 @@ interface Pending {
 
 interface PoolWorker {
   thread: Worker
+  /** pending piece hashes and awaited file hashes: the thread is ref'd while > 0 */
   busy: number
+  /** running file hashes on this worker */
+  files: number
+}
+
+interface FileJob {
+  worker: PoolWorker
+  onEnd: (report: FileHashReport) => void
+  /** someone awaits the digest: the worker is held (counted in `busy`) */
+  held: boolean
+}
+
+/**
+ * A running whole-file hash on a pool worker ({@link HashPool.startFileHash}).
+ * It ends once, through the `onEnd` given to startFileHash, unless stopped first.
+ */
+export interface FileHashJob {
+  /** These pieces are durable: the worker may read them back now. */
+  durable: (indices: number[]) => void
+  /** Keep the process alive until the job ends or is released (while someone awaits its digest). */
+  hold: () => void
+  release: () => void
+  /** Forget the job: its file is closed, `onEnd` is not called. */
+  stop: () => void
 }
 
 function hashInline (bytes: Uint8Array): Hashed {
@@ -79,6 +93,7 @@ export class HashPool {
   #broken = false
   #nextId = 1
   readonly #pending = new Map<number, Pending>()
+  readonly #files = new Map<number, FileJob>()
 
   constructor (init: HashPoolInit = {}) {
     this.size = init.workers ?? Math.min(2, Math.max(1, availableParallelism() - 1))
@@ -105,10 +120,49 @@ export class HashPool {
     for (const w of workers) if (w.busy < worker.busy) worker = w
     const id = this.#nextId++
     const result = new Promise<Hashed>((resolve, reject) => { this.#pending.set(id, { resolve, reject, worker }) })
-    if (worker.busy++ === 0) worker.thread.ref()
+    hold(worker)
     const buffer = bytes.buffer as ArrayBuffer
-    worker.thread.postMessage({ id, buffer, length: bytes.byteLength } satisfies HashRequest, [buffer])
+    worker.thread.postMessage({ type: 'piece', id, buffer, length: bytes.byteLength } satisfies WorkerRequest, [buffer])
     return await result
+  }
+
+  /**
+   * Start a running SHA-256 of `init.dataPath` on a pool worker (the one with
+   * the fewest such jobs). `onEnd` gets the digest once every piece was
+   * reported durable, or `failed` (unreadable file, worker died, pool
+   * closed). Undefined when no worker can run it: hash the file in one pass
+   * instead.
+   */
+  startFileHash (init: FileHashInit, onEnd: (report: FileHashReport) => void): FileHashJob | undefined {
+    if (this.#broken || this.size <= 0) return undefined
+    const workers = this.#start()
+    if (workers === undefined) return undefined
+    let worker = workers[0]
+    for (const w of workers) if (w.files < worker.files) worker = w
+    const id = this.#nextId++
+    const job: FileJob = { worker, onEnd, held: false }
+    this.#files.set(id, job)
+    worker.files++
+    worker.thread.postMessage({ type: 'file-start', job: id, init } satisfies WorkerRequest)
+    const release = (): void => {
+      if (!job.held) return
+      job.held = false
+      unhold(worker)
+    }
+    return {
+      durable: (indices) => {
+        if (this.#files.has(id)) worker.thread.postMessage({ type: 'file-durable', job: id, durable: indices } satisfies WorkerRequest)
+      },
+      hold: () => {
+        if (job.held || !this.#files.has(id)) return
+        job.held = true
+        hold(worker)
+      },
+      release,
+      stop: () => {
+        if (this.#forget(id)) worker.thread.postMessage({ type: 'file-stop', job: id } satisfies WorkerRequest)
+      }
+    }
   }
 
   /** Stop the workers (pending hashes are rejected). The pool starts new ones if used again. */
@@ -125,9 +179,12 @@ export class HashPool {
     try {
       for (let i = 0; i < this.size; i++) {
         const thread = new Worker(this.#workerUrl)
-        const w: PoolWorker = { thread, busy: 0 }
+        const w: PoolWorker = { thread, busy: 0, files: 0 }
         thread.unref()
-        thread.on('message', (reply: HashReply) => { this.#settle(w, reply) })
+        thread.on('message', (reply: WorkerReply) => {
+          if (reply.type === 'piece') this.#settle(w, reply)
+          else this.#fileEnded(reply.job, reply.report)
+        })
         thread.on('error', (err) => { this.#fail(w, err) })
         thread.on('exit', (code) => { this.#fail(w, new Error(`hash worker exited with code ${code}`)) })
         workers.push(w)
@@ -141,11 +198,11 @@ export class HashPool {
     return workers
   }
 
-  #settle (w: PoolWorker, reply: HashReply): void {
+  #settle (w: PoolWorker, reply: Extract<WorkerReply, { type: 'piece' }>): void {
     const p = this.#pending.get(reply.id)
     if (p === undefined) return
     this.#pending.delete(reply.id)
-    if (--w.busy === 0) w.thread.unref()
+    unhold(w)
     const bytes = new Uint8Array(reply.buffer)
     if (reply.digest === undefined) {
       // hash it here rather than fail the caller: the worker could not
@@ -155,7 +212,7 @@ export class HashPool {
     p.resolve({ bytes, digest: reply.digest })
   }
 
-  /** A worker died: its pending hashes are lost with their buffers; callers fall back. */
+  /** A worker died: its pending hashes are lost with their buffers, its file hashes fail; callers fall back. */
   #fail (w: PoolWorker, err: Error): void {
     if (this.#workers?.includes(w) === true) {
       this.#broken = true
@@ -167,7 +224,40 @@ export class HashPool {
       this.#pending.delete(id)
       p.reject(new HashPoolError(`hash worker failed: ${err.message}`))
     }
+    for (const [id, f] of this.#files) {
+      if (f.worker !== w && this.#workers !== undefined) continue
+      this.#fileEnded(id, { type: 'failed', message: `hash worker failed: ${err.message}` })
+    }
   }
+
+  #fileEnded (id: number, report: FileHashReport): void {
+    const job = this.#files.get(id)
+    if (job === undefined) return
+    this.#forget(id)
+    job.onEnd(report)
+  }
+
+  /** Drop a file job (releasing its hold); false if it was gone already. */
+  #forget (id: number): boolean {
+    const job = this.#files.get(id)
+    if (job === undefined) return false
+    this.#files.delete(id)
+    job.worker.files--
+    if (job.held) {
+      job.held = false
+      unhold(job.worker)
+    }
+    return true
+  }
+}
+
+/** One more reason to keep the worker (and so the process) alive. */
+function hold (w: PoolWorker): void {
+  if (w.busy++ === 0) w.thread.ref()
+}
+
+function unhold (w: PoolWorker): void {
+  if (--w.busy === 0) w.thread.unref()
 }
 
 /** A worker failed while holding the buffer; the caller must hash its own copy. */

@@ -448,7 +448,7 @@ function startRunningHash (cfg: StoreConfig, paths: StorePaths, have: Bitfield):
   const held: number[] = []
   for (let i = 0; i < have.length; i++) if (have.get(i)) held.push(i)
   try {
-    return new RunningFileHash({ dataPath: paths.data, size: cfg.manifest.size, pieceSize: cfg.manifest.pieceSize, chunkSize: IO_CHUNK_SIZE }, held)
+    return new RunningFileHash(cfg.hashPool, { dataPath: paths.data, size: cfg.manifest.size, pieceSize: cfg.manifest.pieceSize, chunkSize: IO_CHUNK_SIZE }, held)
   } catch {
     return undefined // no worker: finalize hashes in one pass
   }

@@ -2,6 +2,9 @@ import test from 'node:test'
 import assert from 'node:assert/strict'
 import { open, readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { syncBuiltinESMExports } from 'node:module'
+import workerThreads from 'node:worker_threads'
+import { HashPool } from '../../src/store/hash-pool.js'
 import { PieceStore } from '../../src/store/index.js'
 import { RunningFileHash } from '../../src/store/running-file-hash.js'
 import { content, makeManifest, piece, sha256, tempDir } from './fixture.js'
@@ -14,23 +17,69 @@ test('running file hash: pieces durable in any order give the whole-file digest;
   const path = join(dir, 'data')
   await writeFile(path, data)
   const init = { dataPath: path, size: data.length, pieceSize: P, chunkSize: 5000 }
-  const h = new RunningFileHash(init, [3, 7])
+  const pool = new HashPool({ workers: 1 })
+  t.after(async () => { await pool.close() })
+  const h = new RunningFileHash(pool, init, [3, 7])
   for (const batch of [[10, 1], [0, 2], [9, 8, 6], [5, 4]]) h.durable(batch)
   assert.deepEqual(await h.digest(), new Uint8Array(sha256(data)))
 
-  const partial = new RunningFileHash(init, [1, 2, 3])
+  const partial = new RunningFileHash(pool, init, [1, 2, 3])
   const early = partial.digest(AbortSignal.timeout(200))
   assert.equal(await early, undefined, 'an abort while pieces are missing yields no digest')
   partial.invalidate()
   partial.durable([0, 4, 5, 6, 7, 8, 9, 10])
   assert.equal(await partial.digest(), undefined, 'invalidated stays invalid')
 
-  const missing = new RunningFileHash({ ...init, dataPath: join(dir, 'nope') }, [])
+  const missing = new RunningFileHash(pool, { ...init, dataPath: join(dir, 'nope') }, [])
   assert.equal(await missing.digest(), undefined, 'a worker that cannot read the file reports nothing')
 
   await writeFile(path, data.subarray(0, 4 * P))
-  const short = new RunningFileHash(init, [0, 1, 2, 3, 4])
+  const short = new RunningFileHash(pool, init, [0, 1, 2, 3, 4])
   assert.equal(await short.digest(), undefined, 'a data file shorter than the pieces claim reports nothing')
+
+  // the failures above did not take the worker down: it still hashes, pieces and files alike
+  await writeFile(path, data)
+  const again = new RunningFileHash(pool, init, [])
+  const piece0 = new Uint8Array(data.subarray(0, P))
+  assert.deepEqual((await pool.sha256(piece0)).digest, new Uint8Array(sha256(data.subarray(0, P))))
+  again.durable(Array.from({ length: 11 }, (_, i) => i))
+  assert.deepEqual(await again.digest(), new Uint8Array(sha256(data)))
+  assert.equal(pool.degraded, false)
+
+  // a pool that loses its worker ends the running hash with no digest
+  const doomed = new HashPool({ workers: 1 })
+  const cut = new RunningFileHash(doomed, init, [0])
+  await doomed.close()
+  assert.equal(await cut.digest(), undefined, 'a closed pool ends its file hashes')
+})
+
+test('store with a running hash starts one worker thread: pieces and the whole-file hash share it', async (t) => {
+  const Original = workerThreads.Worker
+  const started: string[] = []
+  class Counting extends Original {
+    constructor (url: string | URL, opts?: workerThreads.WorkerOptions) {
+      super(url, opts)
+      started.push(String(url))
+    }
+  }
+  workerThreads.Worker = Counting
+  syncBuiltinESMExports()
+  t.after(() => { workerThreads.Worker = Original; syncBuiltinESMExports() })
+
+  const cacheDir = await tempDir(t)
+  const P2 = 512 * 1024 // above the inline-hash size: pieces go to the worker
+  const data = content(9 * P2 + 77)
+  const m = makeManifest(data, P2)
+  const hashPool = new HashPool({ workers: 1 })
+  t.after(async () => { await hashPool.close() })
+  const store = await PieceStore.open({ cacheDir, manifest: m, runningHashMinSize: 0, hashPool })
+  t.after(async () => { await store.close() })
+  for (let i = 0; i < 10; i++) assert.deepEqual(await store.put(i, piece(data, m, i)), { ok: true, duplicate: false })
+  const out = join(cacheDir, 'out.bin')
+  await store.finalize(out)
+  assert.deepEqual(new Uint8Array(await readFile(out)), data)
+  assert.equal(started.length, 1, `worker threads started: ${started.join(', ')}`)
+  assert.match(started[0] ?? '', /hash-worker\.js$/)
 })
 
 test('store with a running hash: finalize delivers the verified file; a data file changed under it is caught', async (t) => {
