@@ -6,7 +6,8 @@
  * victim's admission control refused and evicted, event-loop delay p99 and
  * RSS growth of this process (victim and honest downloader).
  *
- *   node dist/bench/security.js [--size 32MiB] [--baseline-runs 2] [--repeat 5] [--only r1-one,r2] [--attacker-nice 0] [--in-process] [--profile DIR]
+ *   node dist/bench/security.js [--size 128MiB] [--baseline-runs 2] [--repeat 5] [--only r1-one,r2] [--attacker-nice 0] [--in-process] [--profile DIR]
+ *   [--seeder-limits maxUnprovenPerIp=1000]
  *
  * Each run starts a fresh seeder, makes one uncounted warm-up download, then
  * honest downloads without attack before and after the attacked one (their
@@ -22,8 +23,9 @@
  * 2026-12-02 were taken). On a 2-core machine the child still competes for
  * the cores the victim uses (hashing runs in worker threads); with
  * `--attacker-nice 19` it gets only what the victim leaves idle. The honest
- * download is 32 MiB by default so that the ratio measures throughput rather
- * than start-up (8 MiB took ~0.3 s).
+ * download is 128 MiB by default so that the ratio measures throughput rather
+ * than start-up (32 MiB took ~0.3 s by December 2026, and the control row
+ * then ranged 53–106 %).
  *
  * Run it under `flock /tmp/doswarm-cpu.lock` on a shared machine.
  */
@@ -43,11 +45,12 @@ import { waitFor } from '../test/helpers/swarm-fixture.js'
 import { cliArgs } from './lib/args.js'
 
 const args = cliArgs('node dist/bench/security.js [options]\nHonest download speed, admission decisions, event-loop delay and RSS beside each resource attack.', {
-  size: { type: 'string', default: '32MiB', help: 'size of the honest download' },
+  size: { type: 'string', default: '128MiB', help: 'size of the honest download' },
   'baseline-runs': { type: 'string', default: '2', help: 'honest downloads without attack per run, half before and half after the attacked one (their mean is the reference)' },
   repeat: { type: 'string', default: '5', help: 'runs per attack (the row shows the median ratio)' },
   only: { type: 'string', help: 'comma-separated attack ids (none, r1-one, r1-many, r2, r3, r5, r6, r6-lifted, r9)' },
   'attacker-nice': { type: 'string', default: '0', help: 'scheduling niceness of the attacker process (19: it runs only on CPU the victim leaves idle, closer to an attacker on another machine when both share 2 cores)' },
+  'seeder-limits': { type: 'string', help: 'limits of the victim for every attack, e.g. maxUnprovenPerIp=1000 (A/B against a rule); an attack\'s own limits win' },
   profile: { type: 'string', help: 'write a CPU profile of this process\'s main thread (victim and honest downloader) for every counted download to this directory, and print where the extra self time beside each attack went' },
   'in-process': { type: 'boolean', help: 'run the attacker in this process (its CPU then competes with the victim\'s event loop)' },
   attacker: { type: 'string', help: 'internal: run as the attacker child for this attack id' },
@@ -166,6 +169,17 @@ function cpuMs (since: NodeJS.CpuUsage): number {
   return (c.user + c.system) / 1000
 }
 
+/** `name=value,…` → limits; throws on an unknown name or a value that is not a number. */
+function parseLimits (text: string): Partial<P2PLimits> {
+  const out: Record<string, number> = {}
+  for (const part of text.split(',').map(p => p.trim()).filter(p => p !== '')) {
+    const [name, value] = part.split('=')
+    if (name === undefined || !(name in DEFAULT_LIMITS) || !Number.isFinite(Number(value))) throw new Error(`--seeder-limits: bad entry "${part}"`)
+    out[name] = Number(value)
+  }
+  return out
+}
+
 /** CPU time (user + system, ms) a child process has used so far, from /proc (Linux); NaN elsewhere. */
 async function childCpuMs (pid: number | undefined): Promise<number> {
   if (pid === undefined) return NaN
@@ -242,6 +256,7 @@ async function main (): Promise<void> {
   const inProcess = args.flag('in-process')
   const nice = args.num('attacker-nice')
   const profileDir = args.optStr('profile')
+  const seederLimits = parseLimits(args.optStr('seeder-limits') ?? '')
   const profiler = profileDir === undefined ? undefined : new Profiler(profileDir)
   const attacks = ATTACKS.filter(a => only === undefined || only.includes(a.id))
   const rows: Row[] = attacks.map(attack => ({ attack, baseMs: [], attackedMs: [], baseCpuMs: [], attackedCpuMs: [], attackerCpuMs: [], admission: [], w: [], summaries: [], extraSelf: new Map() }))
@@ -250,7 +265,8 @@ async function main (): Promise<void> {
   for (let i = 0; i < repeat; i++) {
     for (const row of rows) {
       const attack = row.attack
-      const hs = await honestSwarm({ size, ...(attack.seederLimits !== undefined && { seederLimits: { limits: attack.seederLimits } }) })
+      const limits = { ...seederLimits, ...attack.seederLimits }
+      const hs = await honestSwarm({ size, seederLimits: { limits } })
       let child: ChildProcess | undefined
       const bases: number[] = []
       const baseSelf = new Map<string, number>()
@@ -335,12 +351,12 @@ async function main (): Promise<void> {
     const m = o.length / 2
     return o.length % 2 === 1 ? o[Math.floor(m)] ?? NaN : ((o[m - 1] ?? NaN) + (o[m] ?? NaN)) / 2
   }
-  console.log(`honest download ${(size / 2 ** 20).toFixed(0)} MiB from one seeder; attacker ${inProcess ? 'in this process' : `in a child process (nice ${nice})`}; per run: 1 warm-up download, then ${baseRuns} without attack around the attacked one (${Math.ceil(baseRuns / 2)} before, ${baseRuns - Math.ceil(baseRuns / 2)} after); ${repeat} run(s) per attack, rounds interleaved across attacks`)
+  console.log(`honest download ${(size / 2 ** 20).toFixed(0)} MiB from one seeder${Object.keys(seederLimits).length > 0 ? ` (victim limits ${JSON.stringify(seederLimits)})` : ''}; attacker ${inProcess ? 'in this process' : `in a child process (nice ${nice})`}; per run: 1 warm-up download, then ${baseRuns} without attack around the attacked one (${Math.ceil(baseRuns / 2)} before, ${baseRuns - Math.ceil(baseRuns / 2)} after); ${repeat} run(s) per attack, rounds interleaved across attacks`)
   console.log('| attack | limit | without attack (mean) | beside the attack | speed vs. no attack: median (runs) | victim process CPU without / beside (mean) | attacker process CPU during the download (mean) | victim: refused / evicted | attacker | event-loop p99 / max | RSS growth |')
   console.log('|---|---|---|---|---|---|---|---|---|---|---|')
   for (const r of rows) {
     const ratios = r.attackedMs.map((ms, i) => mean(r.baseMs[i] ?? []) / ms)
-    const adm = r.admission.map(a => `${a['refused-host'] + a['refused-pending'] + a['refused-full']} / ${a['evicted-pending'] + a['evicted-open']}`).join(', ')
+    const adm = r.admission.map(a => `${a['refused-host'] + a['refused-pending'] + a['refused-full'] + a['refused-unproven']} / ${a['evicted-pending'] + a['evicted-open'] + a['evicted-unproven']}`).join(', ')
     const w = r.w[r.w.length - 1]
     console.log(`| ${r.attack.name} | ${r.attack.limit} | ${s(mean(r.baseMs.flat()))} s | ${r.attackedMs.map(s).join(', ')} s | ${(100 * median(ratios)).toFixed(0)} %${ratios.length > 1 ? ` (${ratios.map(x => (100 * x).toFixed(0)).join(', ')})` : ''} | ${s(mean(r.baseCpuMs))} / ${s(mean(r.attackedCpuMs))} s | ${s(mean(r.attackerCpuMs))} s | ${adm} | ${r.summaries.join('; ')} | ${w?.p99Ms.toFixed(0)} / ${w?.maxMs.toFixed(0)} ms | ${w?.rssGrowthMiB.toFixed(0)} MiB |`)
   }

@@ -39,7 +39,10 @@
  *   counting its handshakes in flight. Its further sockets wait without a
  *   handshake; once it holds that many unproven connections older than
  *   `unprovenGraceMs` — they had their chance to identify and did not — its
- *   waiting and new sockets are refused at once, before any crypto. A flood
+ *   waiting and new sockets are refused at once, before any crypto, until
+ *   one of them is older than `unprovenCloseMs`: then a new socket takes
+ *   the oldest one's place (which is closed), so the host is never locked
+ *   out for good. A flood
  *   of fresh identities from one host costs the victim `maxUnprovenPerIp`
  *   handshakes instead of `maxConnectionsPerIp` (profiled: the Noise
  *   handshakes were most of the victim's extra CPU under R1 and R9), and a
@@ -71,10 +74,12 @@ export interface AdmissionLimits {
   maxUnprovenPerIp: number
   /** ms an unproven connection may take to prove itself before its host's further sockets are refused at once */
   unprovenGraceMs: number
+  /** ms after which an idle unproven connection is closed when another socket from its host arrives */
+  unprovenCloseMs: number
 }
 
 /** Why a socket was refused or a connection closed; counted in {@link AdmissionStats}. */
-export type AdmissionEvent = 'refused-host' | 'refused-pending' | 'refused-full' | 'refused-unproven' | 'evicted-pending' | 'evicted-open' | 'queued'
+export type AdmissionEvent = 'refused-host' | 'refused-pending' | 'refused-full' | 'refused-unproven' | 'evicted-pending' | 'evicted-open' | 'evicted-unproven' | 'queued'
 
 /** Counters since the node started. */
 export type AdmissionStats = Record<AdmissionEvent, number> & { admitted: number }
@@ -122,7 +127,7 @@ export class InboundAdmission {
   /** connections that showed they speak doswarm (identify, or a doswarm stream) */
   private readonly proven = new WeakSet<Connection>()
   private seq = 0
-  private readonly counts: AdmissionStats = { admitted: 0, 'refused-host': 0, 'refused-pending': 0, 'refused-full': 0, 'refused-unproven': 0, 'evicted-pending': 0, 'evicted-open': 0, queued: 0 }
+  private readonly counts: AdmissionStats = { admitted: 0, 'refused-host': 0, 'refused-pending': 0, 'refused-full': 0, 'refused-unproven': 0, 'evicted-pending': 0, 'evicted-open': 0, 'evicted-unproven': 0, queued: 0 }
   private tokens: number
   private tokensAt = performance.now()
   private timer: ReturnType<typeof setTimeout> | undefined
@@ -177,7 +182,16 @@ export class InboundAdmission {
     }
 
     const known = this.known(ip)
-    if (!known && this.idleUnproven(ip) >= this.limits.maxUnprovenPerIp) return this.refuse('refused-unproven', ip)
+    if (!known && this.idleUnproven(ip) >= this.limits.maxUnprovenPerIp) {
+      // an idle unproven connection old enough gives its slot to this socket: the host is never locked
+      // out for good (a flood from it costs at most maxUnprovenPerIp handshakes per unprovenCloseMs)
+      const stale = this.unprovenOpen(ip).filter(c => c.timeline.open <= Date.now() - this.limits.unprovenCloseMs)
+        .sort((a, b) => a.timeline.open - b.timeline.open)[0]
+      if (stale === undefined) return this.refuse('refused-unproven', ip)
+      this.evicted.add(stale)
+      stale.abort(new Error('connection did not speak doswarm; its slot went to a newer one from the same host'))
+      this.count('evicted-unproven', ip)
+    }
 
     const entry: Entry = { maConn, ip, seq: this.seq++, upgraded: false }
     this.live.set(maConn, entry)

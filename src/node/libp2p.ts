@@ -58,6 +58,8 @@ export interface P2PLimits {
   maxUnprovenPerIp: number
   /** admission: ms such a connection may take to show it (identify) before its host's further sockets are refused at once */
   unprovenGraceMs: number
+  /** admission: ms after which such an idle connection is closed when another socket from its host arrives (the host is never locked out for good) */
+  unprovenCloseMs: number
   /** ms an inbound connection may take to finish Noise + yamux negotiation (slowloris bound) */
   inboundUpgradeTimeout: number
   /** ms for one outbound dial, socket to upgraded connection */
@@ -120,9 +122,11 @@ export const DEFAULT_LIMITS: Readonly<P2PLimits> = Object.freeze({
   // protocol, ms after the handshake): a Sybil flood from one host costs 2
   // Noise handshakes, not 32. Its other sockets wait; once the 2 have been
   // open 2 s without identifying, the host's further sockets are refused
-  // before any crypto (admission.ts)
+  // before any crypto (admission.ts) — until one of the 2 is 30 s old: the
+  // next socket from the host then takes its place (≤ 2 handshakes per 30 s)
   maxUnprovenPerIp: 2,
   unprovenGraceMs: 2_000,
+  unprovenCloseMs: 30_000,
   // libp2p's 10 s: a handshake costs ~14 ms of CPU, but a loaded 2-core host
   // (hashing, 20 nodes in one test process) can stretch that a lot; a
   // slowloris holds at most maxIncomingPendingConnections slots this long

@@ -213,4 +213,24 @@ describe('unproven connections per host', () => {
       await Promise.allSettled(dials)
     }
   })
+
+  it('a host at its unproven cap is not locked out for good: after unprovenCloseMs a new socket takes its oldest idle connection\'s place', { timeout: 40_000 }, async () => {
+    const victim = await node({ limits: { maxUnprovenPerIp: 1, unprovenGraceMs: 100, unprovenCloseMs: 1500 } })
+    const addr = multiaddr(addrOf(victim))
+    const first = await node()
+    await first.dial(addr, { signal: AbortSignal.timeout(10_000) })
+    await waitFor(() => fromHost(victim, '127.0.0.1') === 1, 5000, 'the first connection')
+    await new Promise(resolve => setTimeout(resolve, 300))
+    // idle past the grace, not yet past unprovenCloseMs: refused before the handshake
+    const second = await node()
+    await assert.rejects(second.dial(addr, { signal: AbortSignal.timeout(10_000) }))
+    assert.equal(admissionOf(victim)?.stats()['refused-unproven'], 1)
+    await new Promise(resolve => setTimeout(resolve, 1500))
+    const third = await node()
+    const conn = await third.dial(addr, { signal: AbortSignal.timeout(10_000) })
+    assert.equal(conn.status, 'open')
+    await waitFor(() => first.getConnections().length === 0, 5000, 'the idle connection to be closed')
+    assert.equal(admissionOf(victim)?.stats()['evicted-unproven'], 1)
+    await waitFor(() => fromHost(victim, '127.0.0.1') === 1 && victim.getConnections()[0]?.remotePeer.equals(third.peerId) === true, 5000, 'the new connection at the victim')
+  })
 })
