@@ -122,13 +122,16 @@ describe('inbound admission control', () => {
   })
 })
 
+/** Stop the nodes (a stopped victim refuses its waiting sockets, so the floods' dials end), then the attackers. */
+async function stopVictimsFirst (): Promise<void> {
+  await Promise.allSettled(nodes.map(async n => { await n.stop() }))
+  await cleanup(attackers)
+  nodes = []
+  attackers = []
+}
+
 describe('inbound handshake budget', () => {
-  afterEach(async () => {
-    await Promise.allSettled(nodes.map(async n => { await n.stop() }))
-    await cleanup(attackers)
-    nodes = []
-    attackers = []
-  })
+  afterEach(stopVictimsFirst)
 
   it('hosts not known yet share a handshake budget: beyond the burst their handshakes wait, holding a pending slot', { timeout: 30_000 }, async () => {
     const handshaken = new Set<string>()
@@ -168,12 +171,7 @@ describe('inbound handshake budget', () => {
 })
 
 describe('unproven connections per host', () => {
-  afterEach(async () => {
-    await Promise.allSettled(nodes.map(async n => { await n.stop() }))
-    await cleanup(attackers)
-    nodes = []
-    attackers = []
-  })
+  afterEach(stopVictimsFirst)
 
   it('a host of fresh identities that never identify gets maxUnprovenPerIp handshakes; its other sockets are refused before any crypto', { timeout: 40_000 }, async () => {
     const handshaken = new Set<string>()
