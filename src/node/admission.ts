@@ -42,12 +42,11 @@
  *   waiting and new sockets are refused at once, before any crypto, until
  *   one of them is older than `unprovenCloseMs`: then a new socket takes
  *   the oldest one's place (which is closed), so the host is never locked
- *   out for good. A flood
- *   of fresh identities from one host costs the victim `maxUnprovenPerIp`
- *   handshakes instead of `maxConnectionsPerIp` (profiled: the Noise
- *   handshakes were most of the victim's extra CPU under R1 and R9), and a
- *   single-host swarm is not slowed: its first connection identifies within
- *   milliseconds, which makes the host known.
+ *   out for good. A flood of fresh identities from one host costs the
+ *   victim `maxUnprovenPerIp` handshakes instead of `maxConnectionsPerIp`
+ *   (profiled: the Noise handshakes were most of the victim's extra CPU
+ *   under R1 and R9), and a single-host swarm is not slowed: its first
+ *   connection identifies within milliseconds, which makes the host known.
  *
  * The "two fewer" rule keeps hosts of equal share from taking slots from
  * each other back and forth. libp2p's own caps are set above these (see
