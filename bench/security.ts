@@ -6,7 +6,15 @@
  * victim's admission control refused and evicted, event-loop delay p99 and
  * RSS growth of this process (victim and honest downloader).
  *
- *   node dist/bench/security.js [--size 32MiB] [--baseline-runs 2] [--repeat 1] [--only r1-one,r2] [--attacker-nice 0] [--in-process]
+ *   node dist/bench/security.js [--size 128MiB] [--baseline-runs 2] [--repeat 5] [--only r1-one,r2] [--attacker-nice 0] [--in-process] [--profile DIR]
+ *   [--seeder-limits maxUnprovenPerIp=1000]
+ *
+ * Each run starts a fresh seeder, makes one uncounted warm-up download, then
+ * honest downloads without attack before and after the attacked one (their
+ * mean is that run's reference), and the rounds interleave the attacks, so a
+ * slow phase of a shared machine is spread over every row. `--profile`
+ * writes CPU profiles of the victim's main thread and prints where the extra
+ * self time beside each attack went.
  *
  * The attacker runs in a child process (another "host": its own event loop,
  * sending from 127.0.0.6x), as it would on another machine; `--in-process`
@@ -15,13 +23,17 @@
  * 2026-12-02 were taken). On a 2-core machine the child still competes for
  * the cores the victim uses (hashing runs in worker threads); with
  * `--attacker-nice 19` it gets only what the victim leaves idle. The honest
- * download is 32 MiB by default so that the ratio measures throughput rather
- * than start-up (8 MiB took ~0.3 s).
+ * download is 128 MiB by default so that the ratio measures throughput rather
+ * than start-up (32 MiB took ~0.3 s by December 2026, and the control row
+ * then ranged 53–106 %).
  *
  * Run it under `flock /tmp/doswarm-cpu.lock` on a shared machine.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { Session } from 'node:inspector/promises'
 import { setPriority } from 'node:os'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { admissionOf, type AdmissionStats } from '../src/node/admission.js'
@@ -33,11 +45,13 @@ import { waitFor } from '../test/helpers/swarm-fixture.js'
 import { cliArgs } from './lib/args.js'
 
 const args = cliArgs('node dist/bench/security.js [options]\nHonest download speed, admission decisions, event-loop delay and RSS beside each resource attack.', {
-  size: { type: 'string', default: '32MiB', help: 'size of the honest download' },
-  'baseline-runs': { type: 'string', default: '2', help: 'honest downloads without attack before each attack (their mean is the reference)' },
-  repeat: { type: 'string', default: '1', help: 'runs per attack (the row shows the median ratio)' },
+  size: { type: 'string', default: '128MiB', help: 'size of the honest download' },
+  'baseline-runs': { type: 'string', default: '2', help: 'honest downloads without attack per run, half before and half after the attacked one (their mean is the reference)' },
+  repeat: { type: 'string', default: '5', help: 'runs per attack (the row shows the median ratio)' },
   only: { type: 'string', help: 'comma-separated attack ids (none, r1-one, r1-many, r2, r3, r5, r6, r6-lifted, r9)' },
   'attacker-nice': { type: 'string', default: '0', help: 'scheduling niceness of the attacker process (19: it runs only on CPU the victim leaves idle, closer to an attacker on another machine when both share 2 cores)' },
+  'seeder-limits': { type: 'string', help: 'limits of the victim for every attack, e.g. maxUnprovenPerIp=1000 (A/B against a rule); an attack\'s own limits win' },
+  profile: { type: 'string', help: 'write a CPU profile of this process\'s main thread (victim and honest downloader) for every counted download to this directory, and print where the extra self time beside each attack went' },
   'in-process': { type: 'boolean', help: 'run the attacker in this process (its CPU then competes with the victim\'s event loop)' },
   attacker: { type: 'string', help: 'internal: run as the attacker child for this attack id' },
   target: { type: 'string', help: 'internal: the victim address for --attacker' }
@@ -150,26 +164,89 @@ const ATTACKS: Attack[] = [
   }
 ]
 
-// ---- attacker child: run one attack, report, hold it until killed ----
-const attackerId = args.optStr('attacker')
-if (attackerId !== undefined) {
-  const attack = ATTACKS.find(a => a.id === attackerId)
-  if (attack === undefined) throw new Error(`unknown attack ${attackerId}`)
-  console.log('go')
-  const r = await attack.run(args.str('target'))
-  console.log(`done ${r.summary}`)
-  process.on('SIGTERM', () => { void r.stop().finally(() => process.exit(0)) })
-  setInterval(() => {}, 60_000)
-} else {
-  await main()
-}
-
 function cpuMs (since: NodeJS.CpuUsage): number {
   const c = process.cpuUsage(since)
   return (c.user + c.system) / 1000
 }
 
-interface Row { attack: Attack, baseMs: number[], attackedMs: number[], baseCpuMs: number[], attackedCpuMs: number[], admission: AdmissionStats[], w: WatchResult[], summaries: string[] }
+/** `name=value,…` → limits; throws on an unknown name or a value that is not a number. */
+function parseLimits (text: string): Partial<P2PLimits> {
+  const out: Record<string, number> = {}
+  for (const part of text.split(',').map(p => p.trim()).filter(p => p !== '')) {
+    const [name, value] = part.split('=')
+    if (name === undefined || !(name in DEFAULT_LIMITS) || !Number.isFinite(Number(value))) throw new Error(`--seeder-limits: bad entry "${part}"`)
+    out[name] = Number(value)
+  }
+  return out
+}
+
+/** CPU time (user + system, ms) a child process has used so far, from /proc (Linux); NaN elsewhere. */
+async function childCpuMs (pid: number | undefined): Promise<number> {
+  if (pid === undefined) return NaN
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    // fields after the command name (which may contain spaces): utime is the 14th field, stime the 15th
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) * 1000 / CLOCK_TICKS
+  } catch {
+    return NaN
+  }
+}
+const CLOCK_TICKS = 100
+
+/** The main thread's CPU profile (the victim's event loop and the honest downloader) around one download. */
+class Profiler {
+  readonly #session = new Session()
+  readonly #dir: string
+  constructor (dir: string) { this.#dir = dir; this.#session.connect() }
+  async start (): Promise<void> {
+    await this.#session.post('Profiler.enable')
+    await this.#session.post('Profiler.setSamplingInterval', { interval: 500 })
+    await this.#session.post('Profiler.start')
+  }
+
+  /** Stop; write the profile to `<dir>/<label>.cpuprofile`; returns self time by function, µs. */
+  async stop (label: string): Promise<Map<string, number>> {
+    const { profile } = await this.#session.post('Profiler.stop')
+    await mkdir(this.#dir, { recursive: true })
+    await writeFile(join(this.#dir, `${label}.cpuprofile`), JSON.stringify(profile))
+    return selfTimes(profile)
+  }
+}
+
+/** Self time (µs) by "function package-or-file:line" of a V8 CPU profile; idle time left out. */
+function selfTimes (profile: { nodes: Array<{ id: number, callFrame: { functionName: string, url: string, lineNumber: number } }>, samples?: number[], timeDeltas?: number[] }): Map<string, number> {
+  const byId = new Map(profile.nodes.map(n => [n.id, n]))
+  const out = new Map<string, number>()
+  const samples = profile.samples ?? []
+  for (let i = 0; i < samples.length; i++) {
+    const cf = byId.get(samples[i] ?? -1)?.callFrame
+    if (cf === undefined || cf.functionName === '(idle)') continue
+    const where = cf.url.replace(/^.*node_modules\//, '').replace(/^.*\/dist\//, '').replace(/^file:\/\//, '')
+    const key = `${cf.functionName === '' ? '(anonymous)' : cf.functionName} ${where}${where === '' ? '' : `:${cf.lineNumber + 1}`}`
+    out.set(key, (out.get(key) ?? 0) + (profile.timeDeltas?.[i] ?? 0))
+  }
+  return out
+}
+
+function addInto (into: Map<string, number>, from: Map<string, number>, sign = 1): void {
+  for (const [k, v] of from) into.set(k, (into.get(k) ?? 0) + sign * v)
+}
+
+interface Row {
+  attack: Attack
+  /** per run: the downloads without attack just before and just after the attacked one */
+  baseMs: number[][]
+  attackedMs: number[]
+  baseCpuMs: number[]
+  attackedCpuMs: number[]
+  attackerCpuMs: number[]
+  admission: AdmissionStats[]
+  w: WatchResult[]
+  summaries: string[]
+  /** self time beside the attack minus the mean of the downloads without it, µs, summed over runs */
+  extraSelf: Map<string, number>
+}
 
 async function main (): Promise<void> {
   const size = args.bytes('size')
@@ -178,21 +255,36 @@ async function main (): Promise<void> {
   const only = args.optStr('only')?.split(',').map(s => s.trim())
   const inProcess = args.flag('in-process')
   const nice = args.num('attacker-nice')
-  const rows: Row[] = []
-  for (const attack of ATTACKS.filter(a => only === undefined || only.includes(a.id))) {
-    const row: Row = { attack, baseMs: [], attackedMs: [], baseCpuMs: [], attackedCpuMs: [], admission: [], w: [], summaries: [] }
-    rows.push(row)
-    for (let i = 0; i < repeat; i++) {
-      const hs = await honestSwarm({ size, ...(attack.seederLimits !== undefined && { seederLimits: { limits: attack.seederLimits } }) })
+  const profileDir = args.optStr('profile')
+  const seederLimits = parseLimits(args.optStr('seeder-limits') ?? '')
+  const profiler = profileDir === undefined ? undefined : new Profiler(profileDir)
+  const attacks = ATTACKS.filter(a => only === undefined || only.includes(a.id))
+  const rows: Row[] = attacks.map(attack => ({ attack, baseMs: [], attackedMs: [], baseCpuMs: [], attackedCpuMs: [], attackerCpuMs: [], admission: [], w: [], summaries: [], extraSelf: new Map() }))
+  // rounds interleave the attacks (round 1 of every attack, then round 2, …) so that a slow phase of the
+  // shared machine lands on every row rather than on one
+  for (let i = 0; i < repeat; i++) {
+    for (const row of rows) {
+      const attack = row.attack
+      const limits = { ...seederLimits, ...attack.seederLimits }
+      const hs = await honestSwarm({ size, seederLimits: { limits } })
       let child: ChildProcess | undefined
+      const bases: number[] = []
+      const baseSelf = new Map<string, number>()
+      const baseline = async (label: string): Promise<void> => {
+        await profiler?.start()
+        const c0 = process.cpuUsage()
+        bases.push((await hs.download(label)).ms)
+        row.baseCpuMs.push(cpuMs(c0))
+        if (profiler !== undefined) addInto(baseSelf, await profiler.stop(label))
+      }
       try {
-        for (let b = 0; b < baseRuns; b++) {
-          const c0 = process.cpuUsage()
-          row.baseMs.push((await hs.download(`${attack.id}-${i}-base-${b}`)).ms)
-          row.baseCpuMs.push(cpuMs(c0))
-        }
+        // one warm-up download (the first one in a fresh seeder pays for JIT and cold caches), not counted
+        await hs.download(`${attack.id}-${i}-warm`)
+        // half the downloads without attack before the attacked one, half after it
+        const before = Math.ceil(baseRuns / 2)
+        for (let b = 0; b < before; b++) await baseline(`${attack.id}-${i}-base-${b}`)
         const victim = hs.seeder.swarm?.node
-        const before = victim === undefined ? undefined : admissionOf(victim)?.stats()
+        const adm0 = victim === undefined ? undefined : admissionOf(victim)?.stats()
         const addr = hs.fx.addr(hs.seeder)
         let summary: Promise<string>
         let stop: () => Promise<void>
@@ -200,6 +292,7 @@ async function main (): Promise<void> {
         let honest
         if (inProcess) {
           row.attackedCpuMs.push(NaN)
+          row.attackerCpuMs.push(NaN)
           const h = hs.download(`${attack.id}-${i}`)
           const r = await attack.run(addr)
           honest = await h
@@ -218,9 +311,13 @@ async function main (): Promise<void> {
           })
           c.once('exit', code => { go.reject(new Error(`attacker exited (${String(code)})`)); done.resolve(`attacker exited (${String(code)})`) })
           await go.promise
+          const a0 = await childCpuMs(c.pid)
+          await profiler?.start()
           const c0 = process.cpuUsage()
           honest = await hs.download(`${attack.id}-${i}`)
           row.attackedCpuMs.push(cpuMs(c0))
+          row.attackerCpuMs.push(await childCpuMs(c.pid) - a0)
+          if (profiler !== undefined) addInto(row.extraSelf, await profiler.stop(`${attack.id}-${i}-attacked`))
           summary = Promise.race([done.promise, new Promise<string>(resolve => setTimeout(() => { resolve('still running when the download ended') }, 5000))])
           stop = async () => {
             c.kill('SIGTERM')
@@ -231,12 +328,15 @@ async function main (): Promise<void> {
         if (!honest.ok) throw new Error(`${attack.name}: honest download delivered wrong bytes`)
         row.attackedMs.push(honest.ms)
         row.summaries.push(await summary)
-        const after = victim === undefined ? undefined : admissionOf(victim)?.stats()
-        if (before !== undefined && after !== undefined) {
-          row.admission.push(Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - before[k as keyof AdmissionStats]])) as AdmissionStats)
+        const adm1 = victim === undefined ? undefined : admissionOf(victim)?.stats()
+        if (adm0 !== undefined && adm1 !== undefined) {
+          row.admission.push(Object.fromEntries(Object.entries(adm1).map(([k, v]) => [k, v - adm0[k as keyof AdmissionStats]])) as AdmissionStats)
         }
         await stop()
         child = undefined
+        for (let b = before; b < baseRuns; b++) await baseline(`${attack.id}-${i}-base-${b}`)
+        row.baseMs.push(bases)
+        if (bases.length > 0) addInto(row.extraSelf, baseSelf, -1 / bases.length)
       } finally {
         child?.kill('SIGKILL')
         await hs.fx.close()
@@ -246,15 +346,40 @@ async function main (): Promise<void> {
 
   const s = (ms: number): string => (ms / 1000).toFixed(2)
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
-  const median = (xs: number[]): number => { const o = [...xs].sort((a, b) => a - b); return o[Math.floor(o.length / 2)] ?? NaN }
-  console.log(`honest download ${(size / 2 ** 20).toFixed(0)} MiB from one seeder; attacker ${inProcess ? 'in this process' : `in a child process (nice ${nice})`}; ${baseRuns} downloads without attack before each attacked one; ${repeat} run(s) per attack`)
-  console.log('| attack | limit | without attack (mean) | beside the attack | speed vs. no attack | victim process CPU without / beside (mean) | victim: refused / evicted | attacker | event-loop p99 / max | RSS growth |')
-  console.log('|---|---|---|---|---|---|---|---|---|---|')
+  const median = (xs: number[]): number => {
+    const o = [...xs].sort((a, b) => a - b)
+    const m = o.length / 2
+    return o.length % 2 === 1 ? o[Math.floor(m)] ?? NaN : ((o[m - 1] ?? NaN) + (o[m] ?? NaN)) / 2
+  }
+  console.log(`honest download ${(size / 2 ** 20).toFixed(0)} MiB from one seeder${Object.keys(seederLimits).length > 0 ? ` (victim limits ${JSON.stringify(seederLimits)})` : ''}; attacker ${inProcess ? 'in this process' : `in a child process (nice ${nice})`}; per run: 1 warm-up download, then ${baseRuns} without attack around the attacked one (${Math.ceil(baseRuns / 2)} before, ${baseRuns - Math.ceil(baseRuns / 2)} after); ${repeat} run(s) per attack, rounds interleaved across attacks`)
+  console.log('| attack | limit | without attack (mean) | beside the attack | speed vs. no attack: median (runs) | victim process CPU without / beside (mean) | attacker process CPU during the download (mean) | victim: refused / evicted | attacker | event-loop p99 / max | RSS growth |')
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|')
   for (const r of rows) {
-    const ratios = r.attackedMs.map((ms, i) => mean(r.baseMs.slice(i * baseRuns, (i + 1) * baseRuns)) / ms)
-    const adm = r.admission.map(a => `${a['refused-host'] + a['refused-pending'] + a['refused-full']} / ${a['evicted-pending'] + a['evicted-open']}`).join(', ')
+    const ratios = r.attackedMs.map((ms, i) => mean(r.baseMs[i] ?? []) / ms)
+    const adm = r.admission.map(a => `${a['refused-host'] + a['refused-pending'] + a['refused-full'] + a['refused-unproven']} / ${a['evicted-pending'] + a['evicted-open'] + a['evicted-unproven']}`).join(', ')
     const w = r.w[r.w.length - 1]
-    console.log(`| ${r.attack.name} | ${r.attack.limit} | ${s(mean(r.baseMs))} s | ${r.attackedMs.map(s).join(', ')} s | ${(100 * median(ratios)).toFixed(0)} %${ratios.length > 1 ? ` (${ratios.map(x => (100 * x).toFixed(0)).join(', ')})` : ''} | ${s(mean(r.baseCpuMs))} / ${s(mean(r.attackedCpuMs))} s | ${adm} | ${r.summaries.join('; ')} | ${w?.p99Ms.toFixed(0)} / ${w?.maxMs.toFixed(0)} ms | ${w?.rssGrowthMiB.toFixed(0)} MiB |`)
+    console.log(`| ${r.attack.name} | ${r.attack.limit} | ${s(mean(r.baseMs.flat()))} s | ${r.attackedMs.map(s).join(', ')} s | ${(100 * median(ratios)).toFixed(0)} %${ratios.length > 1 ? ` (${ratios.map(x => (100 * x).toFixed(0)).join(', ')})` : ''} | ${s(mean(r.baseCpuMs))} / ${s(mean(r.attackedCpuMs))} s | ${s(mean(r.attackerCpuMs))} s | ${adm} | ${r.summaries.join('; ')} | ${w?.p99Ms.toFixed(0)} / ${w?.maxMs.toFixed(0)} ms | ${w?.rssGrowthMiB.toFixed(0)} MiB |`)
+  }
+  if (profileDir !== undefined) {
+    for (const r of rows) {
+      const top = [...r.extraSelf].sort((a, b) => b[1] - a[1]).slice(0, 25)
+      console.log(`\n${r.attack.id}: victim main thread self time beside the attack minus without it (mean of ${repeat} run(s)), top 25; profiles in ${profileDir}`)
+      for (const [k, us] of top) console.log(`${(us / 1000 / repeat).toFixed(1).padStart(8)} ms  ${k}`)
+    }
   }
   process.exit(0)
+}
+
+// ---- attacker child: run one attack, report, hold it until killed ----
+const attackerId = args.optStr('attacker')
+if (attackerId !== undefined) {
+  const attack = ATTACKS.find(a => a.id === attackerId)
+  if (attack === undefined) throw new Error(`unknown attack ${attackerId}`)
+  console.log('go')
+  const r = await attack.run(args.str('target'))
+  console.log(`done ${r.summary}`)
+  process.on('SIGTERM', () => { void r.stop().finally(() => process.exit(0)) })
+  setInterval(() => {}, 60_000)
+} else {
+  await main()
 }

@@ -33,6 +33,21 @@
  *   carries the doswarm protocol — skip the queue, so a single-host swarm's
  *   burst of 20 dials is not slowed once its first connection is up.
  *
+ * - **Unproven connections per host:** a host we do not know yet may have at
+ *   most `maxUnprovenPerIp` inbound connections that have not shown they speak
+ *   doswarm (identify listing `/doswarm/swarm/1.0.0`, or a doswarm stream),
+ *   counting its handshakes in flight. Its further sockets wait without a
+ *   handshake; once it holds that many unproven connections older than
+ *   `unprovenGraceMs` — they had their chance to identify and did not — its
+ *   waiting and new sockets are refused at once, before any crypto, until
+ *   one of them is older than `unprovenCloseMs`: then a new socket takes
+ *   the oldest one's place (which is closed), so the host is never locked
+ *   out for good. A flood of fresh identities from one host costs the
+ *   victim `maxUnprovenPerIp` handshakes instead of `maxConnectionsPerIp`
+ *   (profiled: the Noise handshakes were most of the victim's extra CPU
+ *   under R1 and R9), and a single-host swarm is not slowed: its first
+ *   connection identifies within milliseconds, which makes the host known.
+ *
  * The "two fewer" rule keeps hosts of equal share from taking slots from
  * each other back and forth. libp2p's own caps are set above these (see
  * {@link libp2pCeilings}) so that this module decides and libp2p's remain
@@ -54,10 +69,16 @@ export interface AdmissionLimits {
   inboundHandshakeBurst: number
   /** ms per further handshake of unknown hosts (the bucket's refill) */
   inboundHandshakeRefillMs: number
+  /** inbound connections (handshakes in flight included) of an unknown host that have not proven they speak doswarm */
+  maxUnprovenPerIp: number
+  /** ms an unproven connection may take to prove itself before its host's further sockets are refused at once */
+  unprovenGraceMs: number
+  /** ms after which an idle unproven connection is closed when another socket from its host arrives */
+  unprovenCloseMs: number
 }
 
 /** Why a socket was refused or a connection closed; counted in {@link AdmissionStats}. */
-export type AdmissionEvent = 'refused-host' | 'refused-pending' | 'refused-full' | 'evicted-pending' | 'evicted-open' | 'queued'
+export type AdmissionEvent = 'refused-host' | 'refused-pending' | 'refused-full' | 'refused-unproven' | 'evicted-pending' | 'evicted-open' | 'evicted-unproven' | 'queued'
 
 /** Counters since the node started. */
 export type AdmissionStats = Record<AdmissionEvent, number> & { admitted: number }
@@ -102,8 +123,10 @@ export class InboundAdmission {
   private readonly connections: () => readonly Connection[]
   private readonly live = new Map<MultiaddrConnection, Entry>()
   private readonly evicted = new WeakSet<object>()
+  /** connections that showed they speak doswarm (identify, or a doswarm stream) */
+  private readonly proven = new WeakSet<Connection>()
   private seq = 0
-  private readonly counts: AdmissionStats = { admitted: 0, 'refused-host': 0, 'refused-pending': 0, 'refused-full': 0, 'evicted-pending': 0, 'evicted-open': 0, queued: 0 }
+  private readonly counts: AdmissionStats = { admitted: 0, 'refused-host': 0, 'refused-pending': 0, 'refused-full': 0, 'refused-unproven': 0, 'evicted-pending': 0, 'evicted-open': 0, 'evicted-unproven': 0, queued: 0 }
   private tokens: number
   private tokensAt = performance.now()
   private timer: ReturnType<typeof setTimeout> | undefined
@@ -157,10 +180,22 @@ export class InboundAdmission {
       if (heavy === undefined || heavy.count < fromIp + 2 || !this.evictFrom(heavy.ip)) return this.refuse('refused-full', ip)
     }
 
+    const known = this.known(ip)
+    if (!known && this.idleUnproven(ip) >= this.limits.maxUnprovenPerIp) {
+      // an idle unproven connection old enough gives its slot to this socket: the host is never locked
+      // out for good (a flood from it costs at most maxUnprovenPerIp handshakes per unprovenCloseMs)
+      const stale = this.unprovenOpen(ip).filter(c => c.timeline.open <= Date.now() - this.limits.unprovenCloseMs)
+        .sort((a, b) => a.timeline.open - b.timeline.open)[0]
+      if (stale === undefined) return this.refuse('refused-unproven', ip)
+      this.evicted.add(stale)
+      stale.abort(new Error('connection did not speak doswarm; its slot went to a newer one from the same host'))
+      this.count('evicted-unproven', ip)
+    }
+
     const entry: Entry = { maConn, ip, seq: this.seq++, upgraded: false }
     this.live.set(maConn, entry)
     this.counts.admitted++
-    if (this.known(ip) || this.takeToken()) return false
+    if (known || (this.unproven(ip) <= this.limits.maxUnprovenPerIp && this.takeToken())) return false
     this.count('queued', ip)
     return new Promise<boolean>(resolve => {
       const done = (deny: boolean): void => {
@@ -183,10 +218,48 @@ export class InboundAdmission {
     for (const e of this.live.values()) e.waiting?.(true)
   }
 
-  /** A host we dialled, or whose connection carries the doswarm protocol. */
+  /**
+   * A connection showed it speaks doswarm (identify listed the protocol):
+   * its host becomes known, and its waiting sockets are started now.
+   */
+  prove (conn: Connection): void {
+    this.proven.add(conn)
+    if (this.entries().some(e => e.waiting !== undefined && e.ip === ipOf(conn.remoteAddr))) {
+      clearTimeout(this.timer)
+      this.timer = undefined
+      this.schedule()
+    }
+  }
+
+  private isProven (c: Connection): boolean {
+    if (this.proven.has(c)) return true
+    if (!c.streams.some(s => s.protocol === PROTOCOL_ID)) return false
+    this.proven.add(c)
+    return true
+  }
+
+  /** A host we dialled, or one of whose connections speaks doswarm. */
   private known (ip: string): boolean {
     return this.connections().some(c => c.status === 'open' && !this.evicted.has(c) && ipOf(c.remoteAddr) === ip &&
-      (c.direction === 'outbound' || c.streams.some(s => s.protocol === PROTOCOL_ID)))
+      (c.direction === 'outbound' || this.isProven(c)))
+  }
+
+  /** Open inbound connections from `ip` that have not proven they speak doswarm. */
+  private unprovenOpen (ip: string): Connection[] {
+    return this.connections().filter(c => c.direction === 'inbound' && c.status === 'open' && !this.evicted.has(c) &&
+      ipOf(c.remoteAddr) === ip && !this.isProven(c))
+  }
+
+  /** `ip`'s unproven inbound connections plus its handshakes in flight (started, not waiting for a token). */
+  private unproven (ip: string): number {
+    const handshaking = this.entries().filter(e => e.ip === ip && !e.upgraded && e.waiting === undefined).length
+    return handshaking + this.unprovenOpen(ip).length
+  }
+
+  /** `ip`'s unproven inbound connections that had `unprovenGraceMs` to prove themselves. */
+  private idleUnproven (ip: string): number {
+    const before = Date.now() - this.limits.unprovenGraceMs
+    return this.unprovenOpen(ip).filter(c => c.timeline.open <= before).length
   }
 
   private refill (): void {
@@ -202,22 +275,37 @@ export class InboundAdmission {
     return true
   }
 
-  /** Start waiting handshakes while tokens last (the host with the fewest connections first); wake up for the next token. */
+  /**
+   * Start waiting handshakes while tokens last (the host with the fewest
+   * connections first; a host at its unproven cap waits, and is refused once
+   * its unproven connections are idle); wake up for the next token, or to
+   * look again at hosts that were at their cap.
+   */
   private schedule (): void {
     if (this.timer !== undefined) return
     for (;;) {
       const live = this.entries()
-      // a host that became known while its sockets waited (its first connection now speaks doswarm)
-      for (const e of live) if (e.waiting !== undefined && this.known(e.ip)) e.waiting(false)
+      for (const e of live) {
+        if (e.waiting === undefined) continue
+        // a host that became known while its sockets waited (its first connection now speaks doswarm)
+        if (this.known(e.ip)) e.waiting(false)
+        else if (this.idleUnproven(e.ip) >= this.limits.maxUnprovenPerIp) {
+          this.live.delete(e.maConn)
+          this.count('refused-unproven', e.ip)
+          e.waiting(true)
+        }
+      }
       const waiting = live.filter(e => e.waiting !== undefined)
       if (waiting.length === 0) return
-      if (!this.takeToken()) {
-        this.timer = setTimeout(() => { this.timer = undefined; this.schedule() }, Math.ceil((1 - this.tokens) * this.limits.inboundHandshakeRefillMs))
+      const eligible = waiting.filter(e => this.unproven(e.ip) < this.limits.maxUnprovenPerIp)
+      if (eligible.length === 0 || !this.takeToken()) {
+        const wait = eligible.length === 0 ? this.limits.inboundHandshakeRefillMs : Math.ceil((1 - this.tokens) * this.limits.inboundHandshakeRefillMs)
+        this.timer = setTimeout(() => { this.timer = undefined; this.schedule() }, Math.max(1, wait))
         this.timer.unref?.()
         return
       }
       const started = (ip: string): number => live.filter(e => e.ip === ip && e.waiting === undefined).length
-      const next = waiting.sort((a, b) => started(a.ip) - started(b.ip) || a.seq - b.seq)[0]
+      const next = eligible.sort((a, b) => started(a.ip) - started(b.ip) || a.seq - b.seq)[0]
       next?.waiting?.(false)
     }
   }

@@ -18,6 +18,7 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { PortInUseError, UsageError } from '../errors.js'
+import { PROTOCOL_ID } from '../protocol/constants.js'
 import { InboundAdmission, libp2pCeilings, registerAdmission } from './admission.js'
 import { groupPsk } from './group.js'
 import { loadOrCreatePeerKey } from './identity.js'
@@ -53,6 +54,12 @@ export interface P2PLimits {
   inboundHandshakeBurst: number
   /** admission: ms per further handshake of hosts not known yet; the others wait (a pending slot each) */
   inboundHandshakeRefillMs: number
+  /** admission: inbound connections (handshakes in flight included) of a host not known yet that have not shown they speak doswarm (R1/R9) */
+  maxUnprovenPerIp: number
+  /** admission: ms such a connection may take to show it (identify) before its host's further sockets are refused at once */
+  unprovenGraceMs: number
+  /** admission: ms after which such an idle connection is closed when another socket from its host arrives (the host is never locked out for good) */
+  unprovenCloseMs: number
   /** ms an inbound connection may take to finish Noise + yamux negotiation (slowloris bound) */
   inboundUpgradeTimeout: number
   /** ms for one outbound dial, socket to upgraded connection */
@@ -110,6 +117,16 @@ export const DEFAULT_LIMITS: Readonly<P2PLimits> = Object.freeze({
   // (dialled by us, or speaking doswarm) skip the queue (admission.ts)
   inboundHandshakeBurst: 8,
   inboundHandshakeRefillMs: 125,
+  // an unknown host gets 2 handshakes (one node, plus a crossed dial) until
+  // one of its connections shows it speaks doswarm (identify lists our
+  // protocol, ms after the handshake): a Sybil flood from one host costs 2
+  // Noise handshakes, not 32. Its other sockets wait; once the 2 have been
+  // open 2 s without identifying, the host's further sockets are refused
+  // before any crypto (admission.ts) — until one of the 2 is 30 s old: the
+  // next socket from the host then takes its place (≤ 2 handshakes per 30 s)
+  maxUnprovenPerIp: 2,
+  unprovenGraceMs: 2_000,
+  unprovenCloseMs: 30_000,
   // libp2p's 10 s: a handshake costs ~14 ms of CPU, but a loaded 2-core host
   // (hashing, 20 nodes in one test process) can stretch that a lot; a
   // slowloris holds at most maxIncomingPendingConnections slots this long
@@ -315,6 +332,8 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
   registerAdmission(node, admission)
   // our own dials beyond maxConnections take a slot from the host holding the most
   node.addEventListener('connection:open', () => { admission.enforceTable() })
+  // a peer whose identify lists the doswarm protocol proves its host (its waiting sockets start at once)
+  node.addEventListener('peer:identify', (evt) => { if (evt.detail.protocols.includes(PROTOCOL_ID)) admission.prove(evt.detail.connection) })
   node.addEventListener('stop', () => { admission.close() }, { once: true })
   const stop = new AbortController()
   node.addEventListener('stop', () => { stop.abort() }, { once: true })

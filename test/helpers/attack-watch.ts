@@ -23,14 +23,14 @@ export interface Watch { stop: () => WatchResult }
 export function watchProcess (): Watch {
   const h = monitorEventLoopDelay({ resolution: 10 })
   h.enable()
-  const base = process.memoryUsage().rss
+  const base = process.memoryUsage.rss()
   let peak = base
-  const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 25)
+  const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()) }, 25)
   return {
     stop: () => {
       clearInterval(timer)
       h.disable()
-      peak = Math.max(peak, process.memoryUsage().rss)
+      peak = Math.max(peak, process.memoryUsage.rss())
       return { p99Ms: h.percentile(99) / 1e6, maxMs: h.max / 1e6, rssGrowthMiB: (peak - base) / (1024 * 1024) }
     }
   }

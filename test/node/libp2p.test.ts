@@ -11,6 +11,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Libp2p } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { PROTOCOL_ID } from '../../src/protocol/constants.js'
 import { echo, echoServer } from '../helpers/echo.js'
 import {
   createP2PNode, dialStaticPeers, dialDiscoveredPeers, peerIdString, parseStaticPeer, loadOrCreatePeerKey,
@@ -258,6 +259,9 @@ describe('p2p streams and gating', () => {
   it('20 nodes dialling one node at once all connect (inboundConnectionThreshold trap)', { timeout: 20_000 }, async () => {
     const hub = await node()
     const spokes = await Promise.all(Array.from({ length: 20 }, async () => await node()))
+    // doswarm nodes: identify lists the swarm protocol, which makes their host known to the hub's
+    // admission control (a host of plain libp2p nodes gets maxUnprovenPerIp connections: admission.test.ts)
+    await Promise.all(spokes.map(async s => { await s.handle(PROTOCOL_ID, () => {}) }))
     const results = await Promise.allSettled(spokes.map(async s => await s.dial(hub.getMultiaddrs())))
     const failed = results.filter(r => r.status === 'rejected')
     assert.equal(failed.length, 0, `failed dials: ${failed.map(f => String((f as PromiseRejectedResult).reason)).join('; ')}`)

@@ -15,6 +15,7 @@ import type { Libp2p } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { admissionOf } from '../../src/node/admission.js'
 import { createP2PNode, type P2PNode, type P2PNodeInit } from '../../src/node/libp2p.js'
+import { PROTOCOL_ID } from '../../src/protocol/constants.js'
 import { cleanup, connectionFlood, slowloris } from '../helpers/attacks.js'
 import type { RawYamuxPeer } from '../helpers/raw-yamux-peer.js'
 import { waitFor } from '../helpers/swarm-fixture.js'
@@ -30,6 +31,9 @@ async function node (init: Partial<P2PNodeInit> = {}): Promise<P2PNode> {
   nodes.push(n)
   return n
 }
+
+/** The unproven-connection cap lifted, for tests of the other rules (their floods come from one host that never identifies). */
+const UNCAPPED = { maxUnprovenPerIp: 1000 }
 
 function addrOf (n: Libp2p<any>): string {
   return n.getMultiaddrs()[0]?.toString() ?? assert.fail('no listen address')
@@ -52,7 +56,7 @@ describe('inbound admission control', () => {
     const cap = 4
     // denyPeer runs after the Noise handshake: the identities it sees are the handshakes the victim paid for
     const handshaken = new Set<string>()
-    const victim = await node({ limits: { maxConnectionsPerIp: cap }, denyPeer: id => { handshaken.add(id); return false } })
+    const victim = await node({ limits: { maxConnectionsPerIp: cap, ...UNCAPPED }, denyPeer: id => { handshaken.add(id); return false } })
     const flood = await connectionFlood(addrOf(victim), ['127.0.0.66'], 24, 16)
     attackers = flood.peers
     await new Promise(resolve => setTimeout(resolve, 200))
@@ -85,7 +89,7 @@ describe('inbound admission control', () => {
 
   it('a full connection table: a newcomer from a host with fewer connections takes one of the host holding the most', { timeout: 30_000 }, async () => {
     const max = 8
-    const victim = await node({ limits: { maxConnections: max, maxConnectionsPerIp: max } })
+    const victim = await node({ limits: { maxConnections: max, maxConnectionsPerIp: max, ...UNCAPPED } })
     const flood = await connectionFlood(addrOf(victim), ['127.0.0.66'], max, 4)
     attackers = flood.peers
     await waitFor(() => fromHost(victim, '127.0.0.66') === max, 5000, 'the flood to fill the table')
@@ -106,7 +110,7 @@ describe('inbound admission control', () => {
 
   it('our own dial beyond maxConnections closes an inbound connection of the host holding the most', { timeout: 30_000 }, async () => {
     const max = 8
-    const victim = await node({ limits: { maxConnections: max, maxConnectionsPerIp: max } })
+    const victim = await node({ limits: { maxConnections: max, maxConnectionsPerIp: max, ...UNCAPPED } })
     const flood = await connectionFlood(addrOf(victim), ['127.0.0.66'], max, 4)
     attackers = flood.peers
     await waitFor(() => fromHost(victim, '127.0.0.66') === max, 5000, 'the flood to fill the table')
@@ -118,18 +122,21 @@ describe('inbound admission control', () => {
   })
 })
 
+/** Stop the nodes (a stopped victim refuses its waiting sockets, so the floods' dials end), then the attackers. */
+async function stopVictimsFirst (): Promise<void> {
+  await Promise.allSettled(nodes.map(async n => { await n.stop() }))
+  await cleanup(attackers)
+  nodes = []
+  attackers = []
+}
+
 describe('inbound handshake budget', () => {
-  afterEach(async () => {
-    await Promise.allSettled(nodes.map(async n => { await n.stop() }))
-    await cleanup(attackers)
-    nodes = []
-    attackers = []
-  })
+  afterEach(stopVictimsFirst)
 
   it('hosts not known yet share a handshake budget: beyond the burst their handshakes wait, holding a pending slot', { timeout: 30_000 }, async () => {
     const handshaken = new Set<string>()
     // no refill while the test runs: only the burst may start
-    const victim = await node({ limits: { inboundHandshakeBurst: 2, inboundHandshakeRefillMs: 600_000 }, denyPeer: id => { handshaken.add(id); return false } })
+    const victim = await node({ limits: { inboundHandshakeBurst: 2, inboundHandshakeRefillMs: 600_000, ...UNCAPPED }, denyPeer: id => { handshaken.add(id); return false } })
     const flood = connectionFlood(addrOf(victim), ['127.0.0.66'], 6, 6)
     try {
       await waitFor(() => admissionOf(victim)?.stats().queued === 4, 10_000, 'four sockets to wait for a handshake token')
@@ -144,7 +151,7 @@ describe('inbound handshake budget', () => {
   })
 
   it('a host we dialled skips the handshake queue', { timeout: 40_000 }, async () => {
-    const victim = await node({ limits: { inboundHandshakeBurst: 1, inboundHandshakeRefillMs: 600_000 } })
+    const victim = await node({ limits: { inboundHandshakeBurst: 1, inboundHandshakeRefillMs: 600_000, ...UNCAPPED } })
     const other = await node()
     await victim.dial(multiaddr(addrOf(other)), { signal: AbortSignal.timeout(20_000) })
     // the flood takes the only token; its other sockets wait
@@ -160,5 +167,68 @@ describe('inbound handshake budget', () => {
       await victim.stop()
       attackers = (await flood).peers
     }
+  })
+})
+
+describe('unproven connections per host', () => {
+  afterEach(stopVictimsFirst)
+
+  it('a host of fresh identities that never identify gets maxUnprovenPerIp handshakes; its other sockets are refused before any crypto', { timeout: 40_000 }, async () => {
+    const handshaken = new Set<string>()
+    const victim = await node({ limits: { maxUnprovenPerIp: 2, unprovenGraceMs: 500 }, denyPeer: id => { handshaken.add(id); return false } })
+    const flood = await connectionFlood(addrOf(victim), ['127.0.0.66'], 24, 16)
+    attackers = flood.peers
+    // without the cap: the burst of 8 and its refill (8/s) up to the per-host cap of 32
+    assert.equal(handshaken.size, 2, 'Noise handshakes for a host that never identifies')
+    assert.equal(fromHost(victim, '127.0.0.66'), 2)
+    const stats = admissionOf(victim)?.stats()
+    assert.equal(stats?.['refused-unproven'], 22, JSON.stringify(stats))
+  })
+
+  it('doswarm nodes on one host all get in: identify listing the doswarm protocol makes the host known', { timeout: 40_000 }, async () => {
+    // one handshake for an unknown host, and a grace that outlasts the test: the others get in only through the proof
+    const victim = await node({ limits: { maxUnprovenPerIp: 1, unprovenGraceMs: 60_000, inboundUpgradeTimeout: 60_000 } })
+    const spokes = await Promise.all(Array.from({ length: 6 }, async () => await node()))
+    // doswarm nodes register the swarm protocol at start (identify lists it); they open no stream here
+    await Promise.all(spokes.map(async s => { await s.handle(PROTOCOL_ID, () => {}) }))
+    const dials = await Promise.allSettled(spokes.map(async s => await s.dial(multiaddr(addrOf(victim)), { signal: AbortSignal.timeout(20_000) })))
+    assert.deepEqual(dials.map(d => d.status), spokes.map(() => 'fulfilled'))
+    await waitFor(() => fromHost(victim, '127.0.0.1') === 6, 5000, 'six connections at the victim')
+  })
+
+  it('plain libp2p nodes (no doswarm protocol) on one host: only maxUnprovenPerIp get in while the first ones stay unproven', { timeout: 40_000 }, async () => {
+    const victim = await node({ limits: { maxUnprovenPerIp: 1, unprovenGraceMs: 60_000, inboundUpgradeTimeout: 60_000 } })
+    const spokes = await Promise.all(Array.from({ length: 4 }, async () => await node()))
+    const ctl = new AbortController()
+    const dials = spokes.map(async s => await s.dial(multiaddr(addrOf(victim)), { signal: ctl.signal }))
+    try {
+      await waitFor(() => fromHost(victim, '127.0.0.1') === 1, 5000, 'the first connection')
+      await new Promise(resolve => setTimeout(resolve, 1000))
+      assert.equal(fromHost(victim, '127.0.0.1'), 1)
+      assert.equal(admissionOf(victim)?.stats().queued, 3)
+    } finally {
+      ctl.abort()
+      await Promise.allSettled(dials)
+    }
+  })
+
+  it('a host at its unproven cap is not locked out for good: after unprovenCloseMs a new socket takes its oldest idle connection\'s place', { timeout: 40_000 }, async () => {
+    const victim = await node({ limits: { maxUnprovenPerIp: 1, unprovenGraceMs: 100, unprovenCloseMs: 1500 } })
+    const addr = multiaddr(addrOf(victim))
+    const first = await node()
+    await first.dial(addr, { signal: AbortSignal.timeout(10_000) })
+    await waitFor(() => fromHost(victim, '127.0.0.1') === 1, 5000, 'the first connection')
+    await new Promise(resolve => setTimeout(resolve, 300))
+    // idle past the grace, not yet past unprovenCloseMs: refused before the handshake
+    const second = await node()
+    await assert.rejects(second.dial(addr, { signal: AbortSignal.timeout(10_000) }))
+    assert.equal(admissionOf(victim)?.stats()['refused-unproven'], 1)
+    await new Promise(resolve => setTimeout(resolve, 1500))
+    const third = await node()
+    const conn = await third.dial(addr, { signal: AbortSignal.timeout(10_000) })
+    assert.equal(conn.status, 'open')
+    await waitFor(() => first.getConnections().length === 0, 5000, 'the idle connection to be closed')
+    assert.equal(admissionOf(victim)?.stats()['evicted-unproven'], 1)
+    await waitFor(() => fromHost(victim, '127.0.0.1') === 1 && victim.getConnections()[0]?.remotePeer.equals(third.peerId) === true, 5000, 'the new connection at the victim')
   })
 })
