@@ -79,6 +79,8 @@ export class RangeRequest {
   #paused = false
   #leftover: Buffer | undefined
   #leftoverOff = 0
+  #bodyAccepted = false
+  #stalled = false
 
   constructor (init: RangeRequestInit) {
     this.#init = init
@@ -89,6 +91,15 @@ export class RangeRequest {
     // The head promise may be rejected before anyone awaits it; that is not "unhandled".
     this.#head.promise.catch(() => {})
   }
+
+  /** Body bytes of the range received so far. */
+  get received (): number { return this.#received }
+  /** Bytes of the requested range. */
+  get expected (): number { return this.#expected }
+  /** A 206 response was accepted: body bytes of the range were (or are being) sent. */
+  get bodyAccepted (): boolean { return this.#bodyAccepted }
+  /** The exchange failed on the idle timeout or the minimum-rate rule. */
+  get stalled (): boolean { return this.#stalled }
 
   /** Send the request. Resolves when the response head is accepted or is a redirect. */
   async start (): Promise<ResponseHead> {
@@ -163,6 +174,7 @@ export class RangeRequest {
         return
       }
       this.#state = 'body'
+      this.#bodyAccepted = true
       this.#watch.start(true)
       this.#head.resolve({ kind: 'body' })
       return
@@ -378,6 +390,7 @@ export class RangeRequest {
       this.#abortTransport(new AbortedError(reason))
       this.#finish()
     } else {
+      this.#stalled = true
       this.#fail(new OriginError(`${this.#init.url.href}: ${reason}`, true))
     }
   }
