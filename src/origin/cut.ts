@@ -11,10 +11,11 @@
  * - `claim-clash`: another node claimed the same pieces and its claim won
  * - `source-unusable`: the origin was retired or banned for this download
  * - `ended`: the download ended, was paused or cancelled, or the source closed
- * - `stall`: the idle timeout or the minimum-rate rule fired (a retry resumes at the first piece not delivered)
+ * - `stall-idle`: no body byte came for the idle timeout (a retry resumes at the first piece not delivered)
+ * - `stall-rate`: the body came slower than the minimum rate over its window (retried the same way)
  * - `error`: the connection failed or the response was refused (truncated, reset, bad headers)
  */
-export const HTTP_CUT_REASONS = ['claim-clash', 'source-unusable', 'ended', 'stall', 'error'] as const
+export const HTTP_CUT_REASONS = ['claim-clash', 'source-unusable', 'ended', 'stall-idle', 'stall-rate', 'error'] as const
 export type HttpCutReason = typeof HTTP_CUT_REASONS[number]
 
 export interface HttpCutCount {

@@ -215,8 +215,8 @@ export class HttpSource implements PieceSource {
     if (signal.aborted) {
       const tag = (signal.reason as { why?: unknown } | undefined)?.why
       why = isCutReason(tag) ? tag : 'ended'
-    } else if (req.stalled) {
-      why = 'stall'
+    } else if (req.stalled !== undefined) {
+      why = req.stalled === 'idle' ? 'stall-idle' : 'stall-rate'
     } else {
       // a consumer that stopped reading without aborting has ended the fetch
       why = failed ? 'error' : 'ended'

@@ -22,7 +22,7 @@ import type { PieceData } from '../source/index.js'
 import { parseRetryAfter } from './backoff.js'
 import { MAX_DISCARD_BODY_BYTES, PRIVATE_ADDRESS_REFUSED, REDIRECT_STATUSES } from './constants.js'
 import { checkPartialResponse, formatRange, pieceByteRange, type ByteRange } from './http-range.js'
-import { StallWatch, type StallLimits } from './stall.js'
+import { StallWatch, type StallKind, type StallLimits } from './stall.js'
 
 /** What the response head said. Errors reject instead. */
 export type ResponseHead =
@@ -80,7 +80,7 @@ export class RangeRequest {
   #leftover: Buffer | undefined
   #leftoverOff = 0
   #bodyAccepted = false
-  #stalled = false
+  #stalled: StallKind | undefined
 
   constructor (init: RangeRequestInit) {
     this.#init = init
@@ -98,8 +98,8 @@ export class RangeRequest {
   get expected (): number { return this.#expected }
   /** A 206 response was accepted: body bytes of the range were (or are being) sent. */
   get bodyAccepted (): boolean { return this.#bodyAccepted }
-  /** The exchange failed on the idle timeout or the minimum-rate rule. */
-  get stalled (): boolean { return this.#stalled }
+  /** The rule that failed the exchange for a stall (idle timeout or minimum rate), if one did. */
+  get stalled (): StallKind | undefined { return this.#stalled }
 
   /** Send the request. Resolves when the response head is accepted or is a redirect. */
   async start (): Promise<ResponseHead> {
@@ -382,7 +382,7 @@ export class RangeRequest {
     this.#fail(new AbortedError())
   }
 
-  readonly #onStall = (reason: string): void => {
+  readonly #onStall = (reason: string, kind: StallKind): void => {
     if (this.#state === 'discard') {
       this.#abortTransport(new AbortedError(reason))
     } else if (this.#state === 'body' && this.#received === this.#expected) {
@@ -390,7 +390,7 @@ export class RangeRequest {
       this.#abortTransport(new AbortedError(reason))
       this.#finish()
     } else {
-      this.#stalled = true
+      this.#stalled = kind
       this.#fail(new OriginError(`${this.#init.url.href}: ${reason}`, true))
     }
   }

@@ -16,9 +16,12 @@ export interface StallLimits {
   minRateWindowMs: number
 }
 
+/** Which rule fired: no byte for the idle timeout, or the average below the minimum rate. */
+export type StallKind = 'idle' | 'rate'
+
 export class StallWatch {
   readonly #limits: StallLimits
-  readonly #onStall: (reason: string) => void
+  readonly #onStall: (reason: string, kind: StallKind) => void
   readonly #now: () => number
   #timer: NodeJS.Timeout | undefined
   #lastByteAt = 0
@@ -30,7 +33,7 @@ export class StallWatch {
    * @param onStall - called once per stall with a message that says "stalled"
    * @param now - clock in ms, injectable for tests
    */
-  constructor (limits: StallLimits, onStall: (reason: string) => void, now: () => number = () => performance.now()) {
+  constructor (limits: StallLimits, onStall: (reason: string, kind: StallKind) => void, now: () => number = () => performance.now()) {
     this.#limits = limits
     this.#onStall = onStall
     this.#now = now
@@ -74,14 +77,14 @@ export class StallWatch {
     const { idleTimeoutMs, minRateBytesPerSec, minRateWindowMs } = this.#limits
     const idle = t - this.#lastByteAt
     if (idle >= idleTimeoutMs) {
-      this.#onStall(`stalled: no data for ${Math.round(idle)} ms (idle timeout ${idleTimeoutMs} ms)`)
+      this.#onStall(`stalled: no data for ${Math.round(idle)} ms (idle timeout ${idleTimeoutMs} ms)`, 'idle')
       return
     }
     const elapsed = t - this.#windowStart
     if (this.#rateActive && elapsed >= minRateWindowMs) {
       const rate = this.#windowBytes * 1000 / elapsed
       if (rate < minRateBytesPerSec) {
-        this.#onStall(`stalled: ${Math.round(rate)} B/s over ${Math.round(elapsed)} ms, below the minimum ${minRateBytesPerSec} B/s`)
+        this.#onStall(`stalled: ${Math.round(rate)} B/s over ${Math.round(elapsed)} ms, below the minimum ${minRateBytesPerSec} B/s`, 'rate')
         return
       }
       this.#windowStart = t

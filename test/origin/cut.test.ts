@@ -84,7 +84,7 @@ describe('HTTP requests cut short are counted by why', () => {
     onlyCut(source, 'ended')
   })
 
-  it('a stall mid-piece counts as "stall"; the retry that finishes the range counts nothing', async () => {
+  it('an idle stall mid-piece counts as "stall-idle"; the retry that finishes the range counts nothing', async () => {
     const afterBytes = PIECE + PIECE / 2
     let n = 0
     const source = await setup({ idleTimeoutMs: 150, maxRetries: 1 }, () => (++n === 1 ? { kind: 'stall', afterBytes } : undefined))
@@ -93,11 +93,22 @@ describe('HTTP requests cut short are counted by why', () => {
     assert.equal(res.error, undefined)
     assertPieces(res.pieces, 0, data, m)
     assert.equal(source.stats.requests, 2)
-    const c = source.stats.cut.stall
+    const c = source.stats.cut['stall-idle']
     assert.equal(c.requests, 1)
     assert.equal(c.bytesDiscarded, PIECE / 2, 'the half piece is thrown away')
     assert.equal(c.bytesUnread, 4 * PIECE - afterBytes)
-    onlyCut(source, 'stall')
+    onlyCut(source, 'stall-idle')
+  })
+
+  it('a body below the minimum rate counts as "stall-rate"', async () => {
+    const source = await setup({ idleTimeoutMs: 30_000, minRateBytesPerSec: 1024 * 1024, minRateWindowMs: 200, maxRetries: 0 },
+      () => ({ kind: 'trickle', intervalMs: 5, bytesPerTick: 256 }))
+    const res = await drain(source, 0, 2, AbortSignal.timeout(10_000))
+    assert.ok(res.error !== undefined)
+    const c = source.stats.cut['stall-rate']
+    assert.equal(c.requests, 1)
+    assert.equal(c.bytesDiscarded + c.bytesUnread, 2 * PIECE)
+    onlyCut(source, 'stall-rate')
   })
 
   it('a connection reset mid-body counts as "error"', async () => {
