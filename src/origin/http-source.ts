@@ -18,6 +18,7 @@ import { backoffDelay, sleep } from './backoff.js'
 import { resolveOptions, type HttpSourceInit, type HttpSourceOptions } from './options.js'
 import { RangeRequest } from './range-request.js'
 import { checkRedirect, guardedLookup, hostOf, type RedirectPolicy } from './redirect.js'
+import { RateMeter } from './rate-meter.js'
 import { emptyCutStats, isCutReason, type HttpCutReason, type HttpCutStats } from './cut.js'
 
 /** Counters for benchmarks and the scheduler's origin accounting. */
@@ -58,6 +59,8 @@ export class HttpSource implements PieceSource {
   readonly #lookup: LookupFunction
   readonly #redirects: RedirectPolicy
   readonly #closing = new AbortController()
+  /** body bytes over all connections, for the minimum-rate rule */
+  readonly #meter: RateMeter
 
   /** @throws {UsageError} when an option is invalid */
   constructor (init: HttpSourceInit) {
@@ -71,6 +74,7 @@ export class HttpSource implements PieceSource {
       trustedHost: hostOf(this.#opts.url)
     }
     this.#lookup = guardedLookup(this.#redirects.publicOnly, this.#opts.classifyAddress)
+    this.#meter = new RateMeter(this.#opts.minRateWindowMs)
   }
 
   /**
@@ -174,7 +178,8 @@ export class HttpSource implements PieceSource {
         signal,
         limits: o,
         retryAfterCapMs: o.retryAfterCapMs,
-        onBytes: (n) => { this.stats.bytesReceived += n }
+        onBytes: (n) => { this.stats.bytesReceived += n; this.#meter.add(n) },
+        sourceRate: (windowMs) => this.#meter.rate(windowMs)
       })
       this.stats.requests++
       /** bytes of the pieces handed on; the rest of what was received is thrown away if the exchange is cut */

@@ -43,6 +43,8 @@ export interface RangeRequestInit {
   retryAfterCapMs: number
   /** Called with the size of every accepted body chunk (for stats). */
   onBytes: (n: number) => void
+  /** bytes/s over the last `windowMs` of every exchange of this source (the minimum-rate rule's second look; see StallWatch) */
+  sourceRate?: (windowMs: number) => number
 }
 
 /**
@@ -87,7 +89,7 @@ export class RangeRequest {
     this.#range = pieceByteRange(init.manifest, init.first, init.count)
     this.#expected = this.#range.end - this.#range.start + 1
     this.#nextIndex = init.first
-    this.#watch = new StallWatch(init.limits, this.#onStall)
+    this.#watch = new StallWatch(init.limits, this.#onStall, undefined, init.sourceRate)
     // The head promise may be rejected before anyone awaits it; that is not "unhandled".
     this.#head.promise.catch(() => {})
   }

@@ -132,3 +132,42 @@ describe('HTTP requests cut short are counted by why', () => {
     onlyCut(source, 'ended')
   })
 })
+
+describe('the minimum-rate rule on a shared origin link', () => {
+  const P = 4 * KiB
+  const small = testData(64 * P, 5)
+  const limits = { idleTimeoutMs: 30_000, minRateBytesPerSec: 64 * KiB, minRateWindowMs: 100, maxRetries: 0 }
+
+  async function twoConnections (): Promise<HttpSource> {
+    // the request for pieces 0-1 trickles (~25 KB/s, below the minimum alone);
+    // every other request flows at ~200 KB/s, so the origin as a whole is well above it
+    const origin = await startOrigin({
+      data: small,
+      behaviour: (req) => req.range?.start === 0
+        ? { kind: 'trickle', intervalMs: 10, bytesPerTick: 256 }
+        : { kind: 'trickle', intervalMs: 5, bytesPerTick: 1024 }
+    })
+    const source = new HttpSource({ url: origin.url, manifest: testManifest(small.length, P), ...FAST, ...limits })
+    cleanup.push(async () => { await source.close(); await origin.close() })
+    return source
+  }
+
+  it('a slow connection is not cut while the origin as a whole delivers more than the minimum', async () => {
+    const source = await twoConnections()
+    const [slow, fast] = await Promise.all([
+      drain(source, 0, 2, AbortSignal.timeout(10_000)),
+      drain(source, 2, 32, AbortSignal.timeout(10_000))
+    ])
+    assert.equal(fast.error, undefined)
+    assert.equal(slow.error, undefined, 'the slow connection delivered its share')
+    assertPieces(slow.pieces, 0, small, testManifest(small.length, P))
+    onlyCut(source, undefined)
+  })
+
+  it('alone, the same slow connection is cut (a trickling origin, THREATS T5)', async () => {
+    const source = await twoConnections()
+    const slow = await drain(source, 0, 2, AbortSignal.timeout(10_000))
+    assert.ok(slow.error !== undefined)
+    assert.equal(source.stats.cut['stall-rate'].requests, 1)
+  })
+})
