@@ -126,7 +126,15 @@ export class StoreIncompleteError extends DoswarmError {
 }
 /** The operation was cancelled through its AbortSignal. */
 export class AbortedError extends DoswarmError {
-  constructor (message = 'aborted') { super('ABORTED', message) }
+  /**
+   * Why the canceller gave up, as a stable tag for counters (e.g. the
+   * scheduler's reasons for cutting an HTTP request, src/origin/cut.ts).
+   */
+  readonly why: string | undefined
+  constructor (message = 'aborted', why?: string) {
+    super('ABORTED', message)
+    this.why = why
+  }
 }
 /** A peer broke the wire protocol (bad frame, bad length, bad index). */
 export class ProtocolError extends DoswarmError {

@@ -247,7 +247,8 @@ export async function runDaemonScenario (spec: DaemonRunSpec): Promise<RunResult
         startMs: d.submittedAtMs ?? NaN, completionMs,
         ...(d.cpuSeconds !== undefined && Number.isFinite(d.cpuSeconds) ? { cpuSeconds: d.cpuSeconds } : {}),
         ...(d.maxRssBytes !== undefined && Number.isFinite(d.maxRssBytes) ? { maxRssBytes: d.maxRssBytes } : {}),
-        ...(d.last !== undefined ? { bytesFromHttp: d.last.bytesFromHttp, bytesFromPeers: d.last.bytesFromPeers, bytesToPeers: d.last.bytesToPeers } : {})
+        ...(d.last !== undefined ? { bytesFromHttp: d.last.bytesFromHttp, bytesFromPeers: d.last.bytesFromPeers, bytesToPeers: d.last.bytesToPeers } : {}),
+        ...(d.last?.httpCut !== undefined ? { httpCut: d.last.httpCut, httpBytesDuplicate: d.last.httpBytesDuplicate } : {})
       }
       if (d.entry.killAtMs !== undefined) rec.killAtMs = d.entry.killAtMs
       if (!(d.killed && role === 'churned' && !Number.isFinite(completionMs))) {

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { CLI, sha256File } from '../lib/fixture.js'
 import { startChild, type Child, type ChildResult } from '../lib/proc.js'
 import { nsExec, type LanHost } from './netns.js'
+import type { HttpCutStats } from '../../src/origin/cut.js'
 
 export type System = 'doswarm' | 'http' | 'webtorrent'
 
@@ -109,6 +110,9 @@ export interface NodeRecord {
   bytesFromHttp?: number
   bytesFromPeers?: number
   bytesToPeers?: number
+  /** doswarm: HTTP requests cut short by why, and whole origin pieces a peer had delivered first (src/origin/cut.ts) */
+  httpCut?: HttpCutStats
+  httpBytesDuplicate?: number
   /** WebTorrent: from its JSON line */
   uploaded?: number
   error?: string
@@ -128,9 +132,10 @@ export async function record (l: Launched, r: ChildResult, completionMs: number,
     const line = r.stdout.split('\n').find(x => x.startsWith('{'))
     if (line !== undefined) {
       const j = JSON.parse(line) as Record<string, unknown>
-      for (const k of ['bytesFromHttp', 'bytesFromPeers', 'bytesToPeers', 'uploaded'] as const) {
+      for (const k of ['bytesFromHttp', 'bytesFromPeers', 'bytesToPeers', 'uploaded', 'httpBytesDuplicate'] as const) {
         if (typeof j[k] === 'number') rec[k] = j[k]
       }
+      if (typeof j.httpCut === 'object' && j.httpCut !== null) rec.httpCut = j.httpCut as HttpCutStats
     }
     await verifyOutput(l.out, l.spec.content)
     rec.ok = true

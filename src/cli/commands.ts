@@ -7,6 +7,7 @@ import { checkOutputPath } from '../node/output.js'
 import { nodeStoreFs, writeFileAtomic } from '../store/index.js'
 import { parse, parseExpiry, parseIntOption, required, resolveTrust } from './args.js'
 import { ProgressBar, formatBytes } from './progress.js'
+import type { HttpCutStats } from '../origin/cut.js'
 
 export interface Io {
   stdout: NodeJS.WriteStream
@@ -121,6 +122,8 @@ interface ResultLine {
   piecesRejected: number
   peersBanned: number
   piecesReused: number
+  httpCut: HttpCutStats
+  httpBytesDuplicate: number
   peerId: string | null
   via?: string
 }
@@ -140,6 +143,8 @@ function printResult (io: Io, json: boolean, started: number, r: ResultLine): vo
       piecesRejected: r.piecesRejected,
       peersBanned: r.peersBanned,
       piecesReused: r.piecesReused,
+      httpCut: r.httpCut,
+      httpBytesDuplicate: r.httpBytesDuplicate,
       durationMs,
       peerId: r.peerId,
       ...(r.via !== undefined ? { daemon: r.via } : {})

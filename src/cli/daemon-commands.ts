@@ -80,7 +80,7 @@ export async function getViaDaemon (client: DaemonClient, opts: { manifest: Uint
     while (job.state === 'queued' || job.state === 'downloading' || job.state === 'paused') {
       await new Promise(resolve => setTimeout(resolve, FOLLOW_MS))
       job = await client.job(job.id)
-      bar?.update({ have: job.have, pieces: job.pieces, bytesDone: job.bytesDone, size: job.size, bytesFromHttp: job.bytesFromHttp, bytesFromPeers: job.bytesFromPeers, piecesRejected: job.piecesRejected, sources: job.peers })
+      bar?.update({ have: job.have, pieces: job.pieces, bytesDone: job.bytesDone, size: job.size, bytesFromHttp: job.bytesFromHttp, bytesFromPeers: job.bytesFromPeers, piecesRejected: job.piecesRejected, sources: job.peers, httpCut: job.httpCut, httpBytesDuplicate: job.httpBytesDuplicate })
     }
   } finally {
     io.signal.removeEventListener('abort', onAbort)

@@ -5,6 +5,8 @@
  * readable by the daemon's owner only).
  */
 
+import type { HttpCutStats } from '../origin/cut.js'
+
 /** Lifecycle of a download job. */
 export type JobState = 'queued' | 'downloading' | 'paused' | 'complete' | 'failed' | 'cancelled'
 
@@ -27,6 +29,10 @@ export interface JobInfo {
   bytesToPeers: number
   piecesRejected: number
   peersBanned: number
+  /** HTTP requests cut before delivering their whole range, by why (docs/API.md, "httpCut") */
+  httpCut: HttpCutStats
+  /** bytes of whole pieces from the origin that had already come from a peer */
+  httpBytesDuplicate: number
   /** connected peers sharing this content */
   peers: number
   /** per-peer bytes for this content */

@@ -13,6 +13,7 @@ import type { DownloadJob, JobProgress } from '../node/job.js'
 import { loadManifestBytes } from '../node/manifest-source.js'
 import type { DoswarmNode } from '../node/node.js'
 import { nodeStoreFs, writeFileAtomic } from '../store/index.js'
+import { emptyCutStats, type HttpCutStats } from '../origin/cut.js'
 import type { CreateJobRequest, JobInfo, JobState, Priority } from './api-types.js'
 import type { StatsBook } from './stats.js'
 
@@ -37,6 +38,9 @@ interface JobRecord {
   bytesFromPeers: number
   piecesRejected: number
   peersBanned: number
+  /** the final counters (absent in records written before they existed) */
+  httpCut?: HttpCutStats
+  httpBytesDuplicate?: number
   error?: { code: string, message: string }
 }
 
@@ -151,6 +155,8 @@ export class JobManager {
       this.#progress(r, result)
       r.piecesRejected = result.piecesRejected
       r.peersBanned = result.peersBanned
+      r.httpCut = result.httpCut
+      r.httpBytesDuplicate = result.httpBytesDuplicate
       // bans are counted node-wide by the daemon's sampler (seeding bans too), not here
       this.#stats.add({ downloads: 1, piecesRejected: result.piecesRejected })
       this.#finish(r, 'complete')
@@ -228,6 +234,8 @@ export class JobManager {
       bytesToPeers: session?.counters.bytesToPeers ?? 0,
       piecesRejected: p?.piecesRejected ?? r.piecesRejected,
       peersBanned: r.peersBanned,
+      httpCut: p?.httpCut ?? r.httpCut ?? emptyCutStats(),
+      httpBytesDuplicate: p?.httpBytesDuplicate ?? r.httpBytesDuplicate ?? 0,
       peers: session?.links.size ?? 0,
       perPeer,
       createdAt: r.createdAt

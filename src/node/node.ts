@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { FileHashMismatchError, UsageError } from '../errors.js'
 import { pieceCount, pieceLength, pieceOffset, verifyManifest, type Manifest } from '../manifest/index.js'
 import { HttpSource, type HttpSourceInit } from '../origin/index.js'
+import { addCutStats, emptyCutStats } from '../origin/cut.js'
 import { PieceStore, listCache, type CacheEntry } from '../store/index.js'
 import { Downloader, type DownloadStats } from '../swarm/download.js'
 import { DownloadJob, type DownloadResult, type JobProgress, type Priority } from './job.js'
@@ -104,6 +105,8 @@ function addStats (total: DownloadStats, run: DownloadStats): void {
   total.bytesFromPeers += run.bytesFromPeers
   total.piecesRejected += run.piecesRejected
   total.peersBanned += run.peersBanned
+  addCutStats(total.httpCut, run.httpCut)
+  total.httpBytesDuplicate += run.httpBytesDuplicate
   for (const s of run.sources) {
     const t = total.sources.find(x => x.id === s.id)
     if (t === undefined) total.sources.push({ ...s })
@@ -241,7 +244,7 @@ export class DoswarmNode {
     const session = peered ? this.#swarm?.join(store, httpDelayMs !== undefined ? { httpDelayMs } : {}) : undefined
     const origins = manifest.origins.map(url => new HttpSource({ ...this.init.http, url, manifest }))
     this.#bandwidth.jobStarted(job.priority)
-    const total: DownloadStats = { contentId: manifest.contentId, size: manifest.size, bytesFromHttp: 0, bytesFromPeers: 0, piecesRejected: 0, peersBanned: 0, piecesReused: store.have.count, durationMs: 0, sources: [] }
+    const total: DownloadStats = { contentId: manifest.contentId, size: manifest.size, bytesFromHttp: 0, bytesFromPeers: 0, piecesRejected: 0, peersBanned: 0, piecesReused: store.have.count, httpCut: emptyCutStats(), httpBytesDuplicate: 0, durationMs: 0, sources: [] }
     try {
       // one scheduler run per stretch between pauses; counters add up across runs
       for (;;) {
@@ -253,8 +256,13 @@ export class DoswarmNode {
           ...(session !== undefined ? { policy: session.policy() } : {}),
           limiter: this.#bandwidth.download(job.priority),
           onProgress: p => {
+            const httpCut = emptyCutStats()
+            addCutStats(httpCut, total.httpCut)
+            addCutStats(httpCut, p.httpCut)
             job.report({
               ...p,
+              httpCut,
+              httpBytesDuplicate: total.httpBytesDuplicate + p.httpBytesDuplicate,
               bytesFromHttp: total.bytesFromHttp + p.bytesFromHttp,
               bytesFromPeers: total.bytesFromPeers + p.bytesFromPeers,
               piecesRejected: total.piecesRejected + p.piecesRejected,

@@ -18,6 +18,8 @@ import { backoffDelay, sleep } from './backoff.js'
 import { resolveOptions, type HttpSourceInit, type HttpSourceOptions } from './options.js'
 import { RangeRequest } from './range-request.js'
 import { checkRedirect, guardedLookup, hostOf, type RedirectPolicy } from './redirect.js'
+import { RateMeter } from './rate-meter.js'
+import { emptyCutStats, isCutReason, type HttpCutReason, type HttpCutStats } from './cut.js'
 
 /** Counters for benchmarks and the scheduler's origin accounting. */
 export interface HttpSourceStats {
@@ -25,6 +27,12 @@ export interface HttpSourceStats {
   bytesReceived: number
   /** HTTP requests sent, redirects and retries included. */
   requests: number
+  /**
+   * Requests whose 206 body was cut before every byte of the range was read
+   * and delivered as a piece, by why (src/origin/cut.ts). The reason of a
+   * caller's abort is the `why` of the AbortedError it aborted with.
+   */
+  cut: HttpCutStats
 }
 
 /**
@@ -42,7 +50,7 @@ export class HttpSource implements PieceSource {
   /** `http:` + the configured URL. */
   readonly id: string
   readonly kind = 'http' as const
-  readonly stats: HttpSourceStats = { bytesReceived: 0, requests: 0 }
+  readonly stats: HttpSourceStats = { bytesReceived: 0, requests: 0, cut: emptyCutStats() }
   readonly #opts: HttpSourceOptions
   readonly #pieces: number
   /** keep-alive pools, created on first use: http: and https: */
@@ -51,6 +59,8 @@ export class HttpSource implements PieceSource {
   readonly #lookup: LookupFunction
   readonly #redirects: RedirectPolicy
   readonly #closing = new AbortController()
+  /** body bytes over all connections, for the minimum-rate rule */
+  readonly #meter: RateMeter
 
   /** @throws {UsageError} when an option is invalid */
   constructor (init: HttpSourceInit) {
@@ -64,6 +74,7 @@ export class HttpSource implements PieceSource {
       trustedHost: hostOf(this.#opts.url)
     }
     this.#lookup = guardedLookup(this.#redirects.publicOnly, this.#opts.classifyAddress)
+    this.#meter = new RateMeter(this.#opts.minRateWindowMs)
   }
 
   /**
@@ -112,11 +123,14 @@ export class HttpSource implements PieceSource {
       throw new UsageError(`HttpSource.fetch: run ${first}+${count} is outside pieces 0..${this.#pieces - 1}`)
     }
     // One signal for "caller gave up" and "source closed"; plain listeners, removed in finally.
+    // The caller's reason is kept: it says why a request was cut (stats.cut).
     const ac = new AbortController()
-    const onAbort = (): void => ac.abort()
+    const onAbort = (): void => ac.abort(signal.reason)
+    const onClose = (): void => ac.abort(new AbortedError('http source closed', 'ended'))
     signal.addEventListener('abort', onAbort, { once: true })
-    this.#closing.signal.addEventListener('abort', onAbort, { once: true })
-    if (signal.aborted || this.#closing.signal.aborted) ac.abort()
+    this.#closing.signal.addEventListener('abort', onClose, { once: true })
+    if (signal.aborted) onAbort()
+    else if (this.#closing.signal.aborted) onClose()
     try {
       if (ac.signal.aborted) throw this.#classify(new AbortedError(), ac.signal)
       const end = first + count
@@ -145,7 +159,7 @@ export class HttpSource implements PieceSource {
       }
     } finally {
       signal.removeEventListener('abort', onAbort)
-      this.#closing.signal.removeEventListener('abort', onAbort)
+      this.#closing.signal.removeEventListener('abort', onClose)
     }
   }
 
@@ -164,9 +178,13 @@ export class HttpSource implements PieceSource {
         signal,
         limits: o,
         retryAfterCapMs: o.retryAfterCapMs,
-        onBytes: (n) => { this.stats.bytesReceived += n }
+        onBytes: (n) => { this.stats.bytesReceived += n; this.#meter.add(n) },
+        sourceRate: (windowMs) => this.#meter.rate(windowMs)
       })
       this.stats.requests++
+      /** bytes of the pieces handed on; the rest of what was received is thrown away if the exchange is cut */
+      let delivered = 0
+      let failed = false
       try {
         const head = await req.start()
         if (head.kind === 'redirect') {
@@ -179,12 +197,39 @@ export class HttpSource implements PieceSource {
         for (;;) {
           const piece = await req.next()
           if (piece === null) return
+          delivered += piece.bytes.length
           yield piece
         }
+      } catch (err) {
+        failed = true
+        throw err
       } finally {
         req.close()
+        this.#countCut(req, delivered, failed, signal)
       }
     }
+  }
+
+  /** Count an exchange whose body was cut (stats.cut): nothing is counted for one that delivered its whole range. */
+  #countCut (req: RangeRequest, delivered: number, failed: boolean, signal: AbortSignal): void {
+    if (!req.bodyAccepted) return
+    const discarded = req.received - delivered
+    const unread = req.expected - req.received
+    if (discarded <= 0 && unread <= 0) return
+    let why: HttpCutReason
+    if (signal.aborted) {
+      const tag = (signal.reason as { why?: unknown } | undefined)?.why
+      why = isCutReason(tag) ? tag : 'ended'
+    } else if (req.stalled !== undefined) {
+      why = req.stalled === 'idle' ? 'stall-idle' : 'stall-rate'
+    } else {
+      // a consumer that stopped reading without aborting has ended the fetch
+      why = failed ? 'error' : 'ended'
+    }
+    const c = this.stats.cut[why]
+    c.requests++
+    c.bytesDiscarded += Math.max(0, discarded)
+    c.bytesUnread += Math.max(0, unread)
   }
 
   /** Map anything thrown during an attempt to the errors `fetch` promises. */

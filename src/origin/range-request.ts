@@ -26,7 +26,7 @@ import type { PieceData } from '../source/index.js'
 import { parseRetryAfter } from './backoff.js'
 import { MAX_DISCARD_BODY_BYTES, PRIVATE_ADDRESS_REFUSED, REDIRECT_STATUSES } from './constants.js'
 import { checkPartialResponse, formatRange, pieceByteRange, type ByteRange } from './http-range.js'
-import { StallWatch, type StallLimits } from './stall.js'
+import { StallWatch, type StallKind, type StallLimits } from './stall.js'
 
 /** What the response head said. Errors reject instead. */
 export type ResponseHead =
@@ -47,6 +47,8 @@ export interface RangeRequestInit {
   retryAfterCapMs: number
   /** Called with the size of every accepted body chunk (for stats). */
   onBytes: (n: number) => void
+  /** bytes/s over the last `windowMs` of every exchange of this source (the minimum-rate rule's second look; see StallWatch) */
+  sourceRate?: (windowMs: number) => number
 }
 
 /**
@@ -83,16 +85,27 @@ export class RangeRequest {
   #paused = false
   #leftover: Buffer | undefined
   #leftoverOff = 0
+  #bodyAccepted = false
+  #stalled: StallKind | undefined
 
   constructor (init: RangeRequestInit) {
     this.#init = init
     this.#range = pieceByteRange(init.manifest, init.first, init.count)
     this.#expected = this.#range.end - this.#range.start + 1
     this.#nextIndex = init.first
-    this.#watch = new StallWatch(init.limits, this.#onStall)
+    this.#watch = new StallWatch(init.limits, this.#onStall, undefined, init.sourceRate)
     // The head promise may be rejected before anyone awaits it; that is not "unhandled".
     this.#head.promise.catch(() => {})
   }
+
+  /** Body bytes of the range received so far. */
+  get received (): number { return this.#received }
+  /** Bytes of the requested range. */
+  get expected (): number { return this.#expected }
+  /** A 206 response was accepted: body bytes of the range were (or are being) sent. */
+  get bodyAccepted (): boolean { return this.#bodyAccepted }
+  /** The rule that failed the exchange for a stall (idle timeout or minimum rate), if one did. */
+  get stalled (): StallKind | undefined { return this.#stalled }
 
   /** Send the request. Resolves when the response head is accepted or is a redirect. */
   async start (): Promise<ResponseHead> {
@@ -167,6 +180,7 @@ export class RangeRequest {
         return
       }
       this.#state = 'body'
+      this.#bodyAccepted = true
       this.#watch.start(true)
       this.#head.resolve({ kind: 'body' })
       return
@@ -376,7 +390,7 @@ export class RangeRequest {
     this.#fail(new AbortedError())
   }
 
-  readonly #onStall = (reason: string): void => {
+  readonly #onStall = (reason: string, kind: StallKind): void => {
     if (this.#state === 'discard') {
       this.#abortTransport(new AbortedError(reason))
     } else if (this.#state === 'body' && this.#received === this.#expected) {
@@ -384,6 +398,7 @@ export class RangeRequest {
       this.#abortTransport(new AbortedError(reason))
       this.#finish()
     } else {
+      this.#stalled = kind
       this.#fail(new OriginError(`${this.#init.url.href}: ${reason}`, true))
     }
   }

@@ -16,10 +16,14 @@ export interface StallLimits {
   minRateWindowMs: number
 }
 
+/** Which rule fired: no byte for the idle timeout, or the average below the minimum rate. */
+export type StallKind = 'idle' | 'rate'
+
 export class StallWatch {
   readonly #limits: StallLimits
-  readonly #onStall: (reason: string) => void
+  readonly #onStall: (reason: string, kind: StallKind) => void
   readonly #now: () => number
+  readonly #sourceRate: ((windowMs: number) => number) | undefined
   #timer: NodeJS.Timeout | undefined
   #lastByteAt = 0
   #windowStart = 0
@@ -29,11 +33,18 @@ export class StallWatch {
   /**
    * @param onStall - called once per stall with a message that says "stalled"
    * @param now - clock in ms, injectable for tests
+   * @param sourceRate - the bytes/s the whole source (every connection to
+   *   this origin) received over the last `windowMs`: a connection below the
+   *   minimum rate is a stall only while the origin as a whole is below it too
+   *   — on a congested origin link each connection gets a share, and cutting
+   *   one that still delivers its share throws away what the origin already
+   *   sent and asks for it again. Without it, each connection is judged alone.
    */
-  constructor (limits: StallLimits, onStall: (reason: string) => void, now: () => number = () => performance.now()) {
+  constructor (limits: StallLimits, onStall: (reason: string, kind: StallKind) => void, now: () => number = () => performance.now(), sourceRate?: (windowMs: number) => number) {
     this.#limits = limits
     this.#onStall = onStall
     this.#now = now
+    this.#sourceRate = sourceRate
   }
 
   /**
@@ -74,15 +85,19 @@ export class StallWatch {
     const { idleTimeoutMs, minRateBytesPerSec, minRateWindowMs } = this.#limits
     const idle = t - this.#lastByteAt
     if (idle >= idleTimeoutMs) {
-      this.#onStall(`stalled: no data for ${Math.round(idle)} ms (idle timeout ${idleTimeoutMs} ms)`)
+      this.#onStall(`stalled: no data for ${Math.round(idle)} ms (idle timeout ${idleTimeoutMs} ms)`, 'idle')
       return
     }
     const elapsed = t - this.#windowStart
     if (this.#rateActive && elapsed >= minRateWindowMs) {
       const rate = this.#windowBytes * 1000 / elapsed
       if (rate < minRateBytesPerSec) {
-        this.#onStall(`stalled: ${Math.round(rate)} B/s over ${Math.round(elapsed)} ms, below the minimum ${minRateBytesPerSec} B/s`)
-        return
+        const total = this.#sourceRate?.(elapsed)
+        if (total === undefined || total < minRateBytesPerSec) {
+          const whole = total === undefined ? '' : ` (the origin as a whole: ${Math.round(total)} B/s)`
+          this.#onStall(`stalled: ${Math.round(rate)} B/s over ${Math.round(elapsed)} ms, below the minimum ${minRateBytesPerSec} B/s${whole}`, 'rate')
+          return
+        }
       }
       this.#windowStart = t
       this.#windowBytes = 0

@@ -4,6 +4,8 @@
  * give" and "give me pieces first..first+count-1"; everything a source yields
  * is untrusted until the store's choke point ({@link PieceStore.put}) accepts it.
  */
+import type { HttpCutStats } from '../origin/cut.js'
+
 export type SourceKind = 'http' | 'peer'
 
 /** The bytes a source claims are piece `index`. Unverified. */
@@ -35,6 +37,8 @@ export interface PieceSource {
    * requests (a peer that answered BUSY). Read on every scheduling pass.
    */
   readonly busyUntil?: number
+  /** Requests cut short, by why, since the source was created (HTTP sources; src/origin/cut.ts). */
+  readonly stats?: { readonly cut?: HttpCutStats }
   /**
    * Fetch the run of pieces `first .. first+count-1`. Yields each piece as soon
    * as its bytes are complete, in index order. May stop early by throwing

@@ -11,6 +11,7 @@
 import { AbortedError, DoswarmError, PieceUnavailableError, ProtocolError, SourceBusyError } from '../errors.js'
 import { pieceCount, pieceLength, type Manifest } from '../manifest/types.js'
 import type { PieceSource } from '../source/index.js'
+import { addCutStats, emptyCutStats, HTTP_CUT_REASONS, type HttpCutStats } from '../origin/cut.js'
 import type { Bitfield } from '../util/bitfield.js'
 import { SourceHealth, type SourceHealthInit } from './health.js'
 import { PiecePicker } from './picker.js'
@@ -82,6 +83,10 @@ export interface DownloadStats {
   peersBanned: number
   /** pieces already verified in the cache when the download started */
   piecesReused: number
+  /** HTTP requests cut before delivering their whole range, by why, with the bytes thrown away and never read (src/origin/cut.ts) */
+  httpCut: HttpCutStats
+  /** bytes of whole pieces the origin delivered that the store already held (they came from a peer first) */
+  httpBytesDuplicate: number
   durationMs: number
   sources: SourceStats[]
 }
@@ -95,6 +100,9 @@ export interface DownloadProgress {
   bytesFromPeers: number
   piecesRejected: number
   sources: number
+  /** as in {@link DownloadStats} */
+  httpCut: HttpCutStats
+  httpBytesDuplicate: number
 }
 
 export interface DownloaderInit {
@@ -147,6 +155,9 @@ export class Downloader {
   #bytesFromPeers = 0
   #piecesRejected = 0
   #peersBanned = 0
+  #httpBytesDuplicate = 0
+  /** each HTTP source's cut counters when it was added: stats count from there */
+  readonly #cutBase = new Map<string, HttpCutStats>()
   readonly #reused: number
 
   constructor (init: DownloaderInit) {
@@ -179,6 +190,12 @@ export class Downloader {
 
   addSource (source: PieceSource): void {
     this.#sources.set(source.id, source)
+    const cut = source.stats?.cut
+    if (cut !== undefined && !this.#cutBase.has(source.id)) {
+      const base = emptyCutStats()
+      addCutStats(base, cut)
+      this.#cutBase.set(source.id, base)
+    }
     // a peer that linked again starts afresh (a retirement for timeouts ends; bans and bad pieces stay)
     if (source.kind === 'peer') this.#health.revive(source.id)
     if (!this.#stats.has(source.id)) this.#stats.set(source.id, { id: source.id, kind: source.kind, bytes: 0, pieces: 0, rejected: 0, banned: false })
@@ -187,7 +204,7 @@ export class Downloader {
 
   removeSource (id: string): void {
     this.#sources.delete(id)
-    for (const t of this.#tasks) if (t.source.id === id) t.abort.abort(new AbortedError('source removed'))
+    for (const t of this.#tasks) if (t.source.id === id) t.abort.abort(new AbortedError('source removed', 'ended'))
     this.#poke()
   }
 
@@ -201,7 +218,7 @@ export class Downloader {
     const st = this.#stats.get(id)
     if (st !== undefined) st.banned = true
     if (source?.kind !== 'http') this.#peersBanned++
-    for (const t of this.#tasks) if (t.source.id === id) t.abort.abort(new AbortedError('source banned'))
+    for (const t of this.#tasks) if (t.source.id === id) t.abort.abort(new AbortedError('source banned', 'source-unusable'))
     if (source !== undefined) this.#init.onBan?.(source, reason)
     this.#poke()
   }
@@ -212,7 +229,7 @@ export class Downloader {
    */
   abortHttp (indices: readonly number[]): void {
     for (const t of this.#tasks) {
-      if (t.source.kind === 'http' && indices.some(i => t.pieces.has(i))) t.abort.abort(new AbortedError('another node fetches these pieces'))
+      if (t.source.kind === 'http' && indices.some(i => t.pieces.has(i))) t.abort.abort(new AbortedError('another node fetches these pieces', 'claim-clash'))
     }
   }
 
@@ -250,7 +267,7 @@ export class Downloader {
       clearTimeout(this.#pollTimer)
       this.#pollTimer = undefined
       const tasks = [...this.#tasks]
-      for (const t of tasks) t.abort.abort(new AbortedError())
+      for (const t of tasks) t.abort.abort(new AbortedError('download ended', 'ended'))
       // pieces already received finish their store commit, so the stats count them
       await Promise.allSettled(tasks.map(async t => { await t.settled }))
       await Promise.allSettled([...this.#puts].map(async p => { await p.done }))
@@ -266,6 +283,8 @@ export class Downloader {
       piecesRejected: this.#piecesRejected,
       peersBanned: this.#peersBanned,
       piecesReused: this.#reused,
+      httpCut: this.#httpCut(),
+      httpBytesDuplicate: this.#httpBytesDuplicate,
       durationMs: Math.round(durationMs),
       sources: [...this.#stats.values()].map(s => ({ ...s }))
     }
@@ -283,8 +302,25 @@ export class Downloader {
       bytesFromHttp: this.#bytesFromHttp,
       bytesFromPeers: this.#bytesFromPeers,
       piecesRejected: this.#piecesRejected,
-      sources: [...this.#sources.keys()].filter(id => this.#health.usable(id)).length
+      sources: [...this.#sources.keys()].filter(id => this.#health.usable(id)).length,
+      httpCut: this.#httpCut(),
+      httpBytesDuplicate: this.#httpBytesDuplicate
     }
+  }
+
+  /** Cut counters of the HTTP sources since they were added to this download. */
+  #httpCut (): HttpCutStats {
+    const out = emptyCutStats()
+    for (const [id, base] of this.#cutBase) {
+      const now = this.#sources.get(id)?.stats?.cut
+      if (now === undefined) continue
+      for (const r of HTTP_CUT_REASONS) {
+        out[r].requests += now[r].requests - base[r].requests
+        out[r].bytesDiscarded += now[r].bytesDiscarded - base[r].bytesDiscarded
+        out[r].bytesUnread += now[r].bytesUnread - base[r].bytesUnread
+      }
+    }
+    return out
   }
 
   #unavailable (): PieceUnavailableError {
@@ -389,7 +425,10 @@ export class Downloader {
         this.#hand(task, index, bytes, owned === true)
         while (this.#putBytes > maxPending && this.#unwritten.size > 0) await Promise.race([...this.#unwritten].map(p => p.written))
         if (this.#init.limiter !== undefined) await this.#init.limiter.consume(bytes.length, signal)
-        if (!this.#health.usable(source.id)) break
+        if (!this.#health.usable(source.id)) {
+          task.abort.abort(new AbortedError('source no longer usable', 'source-unusable'))
+          break
+        }
       }
       if (expected < first + count && !signal.aborted && this.#health.usable(source.id)) {
         this.#health.failure(source.id, `ended after ${expected - first} of ${count} pieces`, false, this.#cooldown(source))
@@ -439,8 +478,11 @@ export class Downloader {
 
   async #accept (task: Task, index: number, bytes: Uint8Array, owned: boolean, onWritten: () => void): Promise<void> {
     const { source } = task
-    if (this.#store.have.get(index)) return
     const length = bytes.length // the store may take (detach) the buffer
+    if (this.#store.have.get(index)) {
+      if (source.kind === 'http') this.#httpBytesDuplicate += length
+      return
+    } // the store may take (detach) the buffer
     let result
     try {
       // no signal: a verified piece is worth keeping even if its fetch was cancelled meanwhile
@@ -453,7 +495,10 @@ export class Downloader {
     const st = this.#stats.get(source.id)
     if (result.ok) {
       this.#health.success(source.id)
-      if (result.duplicate) return
+      if (result.duplicate) {
+        if (source.kind === 'http') this.#httpBytesDuplicate += length
+        return
+      }
       const n = length
       if (source.kind === 'http') this.#bytesFromHttp += n; else this.#bytesFromPeers += n
       if (st !== undefined) { st.bytes += n; st.pieces++ }
@@ -470,7 +515,7 @@ export class Downloader {
     if (this.#health.badPiece(source.id, index)) {
       if (st !== undefined) st.banned = true
       if (source.kind === 'peer') this.#peersBanned++
-      for (const t of this.#tasks) if (t.source === source) t.abort.abort(new AbortedError('source banned'))
+      for (const t of this.#tasks) if (t.source === source) t.abort.abort(new AbortedError('source banned', 'source-unusable'))
       this.#init.onBan?.(source, `sent ${this.#health.badPieceCount(source.id)} pieces that failed their hash`)
     }
   }

@@ -47,6 +47,10 @@ test('keygen → publish → get --json delivers the verified file', { timeout: 
     assert.equal(j.ok, true)
     assert.equal(j.size, s.data.length)
     assert.equal(j.bytesFromHttp, s.data.length)
+    // nothing cut, nothing fetched twice; every reason is reported
+    assert.deepEqual(Object.keys(j.httpCut).sort(), ['claim-clash', 'ended', 'error', 'source-unusable', 'stall-idle', 'stall-rate'])
+    for (const c of Object.values(j.httpCut as Record<string, unknown>)) assert.deepEqual(c, { requests: 0, bytesDiscarded: 0, bytesUnread: 0 })
+    assert.equal(j.httpBytesDuplicate, 0)
     assert.equal(j.bytesFromPeers, 0)
     assert.equal(j.piecesRejected, 0)
     assert.equal(typeof j.durationMs, 'number')

@@ -64,6 +64,11 @@ test('a job submitted over the API downloads, pauses, resumes and shows in stats
     assert.ok(await fx.same(out))
     job = await client.job(job.id)
     assert.equal(job.bytesFromHttp, fx.manifest.size)
+    // the pause cut the range requests in flight: counted as ended, with the part of the ranges never read
+    assert.ok(job.httpCut.ended.requests >= 1)
+    assert.ok(job.httpCut.ended.bytesUnread > 0)
+    assert.equal(job.httpCut['claim-clash'].requests + job.httpCut['stall-idle'].requests + job.httpCut['stall-rate'].requests + job.httpCut.error.requests, 0)
+    assert.equal(job.httpBytesDuplicate, 0)
     const stats = await client.stats()
     assert.equal(stats.month.bytesFromHttp, fx.manifest.size)
     assert.equal(stats.month.downloads, 1)

@@ -20,6 +20,7 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import type { ApiError, JobInfo, StatsInfo } from '../../src/daemon/api-types.js'
+import { emptyCutStats } from '../../src/origin/cut.js'
 import { monitorAssets, type MonitorAsset } from '../../src/daemon/monitor/assets.js'
 
 const CHROMIUM = process.env.DOSWARM_CHROMIUM ?? '/usr/bin/chromium'
@@ -131,6 +132,8 @@ function job (over: Partial<JobInfo> & Pick<JobInfo, 'id' | 'name' | 'size' | 'b
     peersBanned: 0,
     peers: 4,
     perPeer: [],
+    httpCut: emptyCutStats(),
+    httpBytesDuplicate: 0,
     createdAt: Date.UTC(2026, 10, 18, 9, 0, 0),
     ...over
   }
