@@ -27,7 +27,7 @@ import { CLI } from '../lib/fixture.js'
 import { cpuSecondsOf, startChild, type Child } from '../lib/proc.js'
 import { verifyOutput, type NodeRecord } from './hosts.js'
 import { nsExec } from './netns.js'
-import { keepLog, sleep, summarize, withDeadline, type PlanEntry, type RunResult, type RunSpec } from './scenarios.js'
+import { keepLog, sleep, summarize, watchOrigin, withDeadline, type PlanEntry, type RunResult, type RunSpec } from './scenarios.js'
 
 /** The port every daemon listens on for peers (the doswarm default). */
 export const DAEMON_P2P_PORT = 7680
@@ -184,15 +184,9 @@ export async function runDaemonScenario (spec: DaemonRunSpec): Promise<RunResult
     const warmupS = (performance.now() - tStart) / 1000
     process.stderr.write(`  daemons up after ${upS.toFixed(1)} s; ${mesh.meshed ? `each connected to the ${daemons.length - 1} others after ${warmupS.toFixed(1)} s` : `not all connected ${spec.warmupS} s after they were up`} (connected peers per daemon ${Math.min(...mesh.connections)}–${Math.max(...mesh.connections)})\n`)
 
-    await origin.settle()
-    const bytes0 = origin.bytesSent()
-    const req0 = origin.requests()
-    const wire0 = origin.wireBytes?.() ?? NaN
-    const relayed0 = origin.relayedBytes?.() ?? NaN
-    const t0 = performance.now()
+    const watch = await watchOrigin(origin)
+    const { t0, timeline } = watch
     const t0Wall = Date.now()
-    const timeline: Array<[number, number]> = []
-    const sampler = setInterval(() => { timeline.push([Math.round(performance.now() - t0) / 1000, origin.bytesSent() - bytes0]) }, 500)
     const deadline = t0 + spec.timeoutMs
     const timers: NodeJS.Timeout[] = []
     const main = daemons.filter(d => d.entry.startAtMs !== undefined)
@@ -224,7 +218,7 @@ export async function runDaemonScenario (spec: DaemonRunSpec): Promise<RunResult
       await origin.settle()
       lateInfo = { completionS: NaN, ownTimeS: NaN, originBytesDuring: origin.bytesSent() - before }
     }
-    clearInterval(sampler)
+    watch.stop()
     for (const t of timers) clearTimeout(t)
     const endS = (performance.now() - t0) / 1000
     for (const d of daemons) measure(d)
@@ -266,10 +260,7 @@ export async function runDaemonScenario (spec: DaemonRunSpec): Promise<RunResult
     }
     return summarize(spec, {
       nodes,
-      originBytes: origin.bytesSent() - bytes0,
-      originWireBytes: (origin.wireBytes?.() ?? NaN) - wire0,
-      originRelayedBytes: (origin.relayedBytes?.() ?? NaN) - relayed0,
-      originRequests: origin.requests() - req0,
+      ...watch.delta(),
       timeline,
       lateInfo,
       wallS: endS,

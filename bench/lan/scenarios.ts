@@ -148,8 +148,16 @@ export async function withDeadline (ps: Array<Promise<unknown>>, deadline: numbe
   clearTimeout(timer) // else the pending timer keeps the process alive until the deadline
 }
 
-export async function runScenario (spec: RunSpec): Promise<RunResult> {
-  const { origin, content } = spec
+/** The origin's counters from now on, and its bytes sampled every 500 ms into `timeline` until `stop()`. */
+export interface OriginWatch {
+  readonly t0: number
+  readonly timeline: Array<[number, number]>
+  stop: () => void
+  /** the counters' growth since the watch began */
+  delta: () => { originBytes: number, originWireBytes: number, originRelayedBytes: number, originRequests: number }
+}
+
+export async function watchOrigin (origin: RunSpec['origin']): Promise<OriginWatch> {
   await origin.settle()
   const bytes0 = origin.bytesSent()
   const req0 = origin.requests()
@@ -158,6 +166,23 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
   const t0 = performance.now()
   const timeline: Array<[number, number]> = []
   const sampler = setInterval(() => { timeline.push([Math.round(performance.now() - t0) / 1000, origin.bytesSent() - bytes0]) }, 500)
+  return {
+    t0,
+    timeline,
+    stop: () => { clearInterval(sampler) },
+    delta: () => ({
+      originBytes: origin.bytesSent() - bytes0,
+      originWireBytes: (origin.wireBytes?.() ?? NaN) - wire0,
+      originRelayedBytes: (origin.relayedBytes?.() ?? NaN) - relayed0,
+      originRequests: origin.requests() - req0
+    })
+  }
+}
+
+export async function runScenario (spec: RunSpec): Promise<RunResult> {
+  const { origin, content } = spec
+  const watch = await watchOrigin(origin)
+  const { t0, timeline } = watch
   const deadline = t0 + spec.timeoutMs
   const launched = new Map<PlanEntry, Launched>()
   const start = (p: PlanEntry): Launched => {
@@ -192,7 +217,7 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
     await origin.settle()
     lateInfo = { completionS: NaN, ownTimeS: NaN, originBytesDuring: origin.bytesSent() - before }
   }
-  clearInterval(sampler)
+  watch.stop()
   for (const t of timers) clearTimeout(t)
   // stop the seeders (SIGINT = clean stop) and whatever is still running past the deadline
   const everyone = [...all, ...lateLaunched]
@@ -201,8 +226,7 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
   const results = await Promise.all(everyone.map(async l => await l.child.exited))
   clearTimeout(killer)
   await origin.settle()
-  const originBytes = origin.bytesSent() - bytes0
-  const originWireBytes = (origin.wireBytes?.() ?? NaN) - wire0
+  const { originBytes, originWireBytes, originRequests } = watch.delta()
   const nodes: NodeRecord[] = []
   for (const [i, l] of everyone.entries()) {
     const completion = await l.done // settled: the process has exited
@@ -216,8 +240,8 @@ export async function runScenario (spec: RunSpec): Promise<RunResult> {
     await rm(l.out, { force: true })
   }
   await rm(spec.dir, { recursive: true, force: true })
-  const originRelayedBytes = (origin.relayedBytes?.() ?? NaN) - relayed0
-  return summarize(spec, { nodes, originBytes, originWireBytes, originRelayedBytes, originRequests: origin.requests() - req0, timeline, lateInfo, wallS: (performance.now() - t0) / 1000 })
+  const { originRelayedBytes } = watch.delta()
+  return summarize(spec, { nodes, originBytes, originWireBytes, originRelayedBytes, originRequests, timeline, lateInfo, wallS: (performance.now() - t0) / 1000 })
 }
 
 /** Write one process's stderr into the run's log directory. */

@@ -8,33 +8,16 @@ import assert from 'node:assert/strict'
 import { HttpSource } from '../../src/origin/index.js'
 import { Downloader, type StoreLike } from '../../src/swarm/download.js'
 import type { PieceData, PieceSource } from '../../src/source/index.js'
-import { Bitfield } from '../../src/util/bitfield.js'
-import { FAST, testData, testManifest } from '../helpers/origin-fixtures.js'
+import { FAST, testData } from '../helpers/origin-fixtures.js'
+import { memoryStore as sharedMemoryStore, runDownload } from '../helpers/scheduler-fixtures.js'
 import { startOrigin } from '../helpers/origin-server.js'
 
 const PIECE = 16 * 1024
 const PIECES = 8
 
-function memoryStore (): StoreLike {
-  const manifest = testManifest(PIECES * PIECE, PIECE)
-  const have = new Bitfield(PIECES)
-  return {
-    manifest,
-    have,
-    get complete () { return have.full },
-    put: async (index, _bytes, _signal, opts) => {
-      const duplicate = have.get(index)
-      opts?.onWritten?.()
-      have.set(index)
-      return { ok: true, duplicate }
-    }
-  }
-}
+function memoryStore (): StoreLike { return sharedMemoryStore(PIECES, PIECE) }
 
-async function run (d: Downloader): Promise<ReturnType<Downloader['stats']>> {
-  const alive = setInterval(() => {}, 1000)
-  try { return await d.run(AbortSignal.timeout(10_000)) } finally { clearInterval(alive) }
-}
+async function run (d: Downloader): Promise<ReturnType<Downloader['stats']>> { return await runDownload(d) }
 
 test('a claim clash that cuts an HTTP request is counted as claim-clash with the bytes never read', async () => {
   const data = testData(PIECES * PIECE, 3)

@@ -8,33 +8,13 @@ import assert from 'node:assert/strict'
 import { PieceUnavailableError } from '../../src/errors.js'
 import { Downloader, type StoreLike } from '../../src/swarm/download.js'
 import type { PieceData, PieceSource } from '../../src/source/index.js'
-import { Bitfield } from '../../src/util/bitfield.js'
-import { testManifest } from '../helpers/origin-fixtures.js'
+import { memoryStore as sharedMemoryStore, runDownload } from '../helpers/scheduler-fixtures.js'
 
 const PIECE = 16 * 1024
 
-/** The scheduler's own timers are unref'd (a real node has sockets open); keep the test process up meanwhile. */
-async function run (d: Downloader): Promise<ReturnType<Downloader['stats']>> {
-  const alive = setInterval(() => {}, 1000)
-  try { return await d.run(AbortSignal.timeout(10_000)) } finally { clearInterval(alive) }
-}
+async function run (d: Downloader): Promise<ReturnType<Downloader['stats']>> { return await runDownload(d) }
 
-/** Accepts every piece at once (the scheduler's part is under test, not the hash). */
-function memoryStore (pieces: number): StoreLike {
-  const manifest = testManifest(pieces * PIECE, PIECE)
-  const have = new Bitfield(pieces)
-  return {
-    manifest,
-    have,
-    get complete () { return have.full },
-    put: async (index, _bytes, _signal, opts) => {
-      const duplicate = have.get(index)
-      opts?.onWritten?.()
-      have.set(index)
-      return { ok: true, duplicate }
-    }
-  }
-}
+function memoryStore (pieces: number): StoreLike { return sharedMemoryStore(pieces, PIECE) }
 
 /** A peer that holds everything and whose BUSY back-off is read through `busyUntil`. */
 function scriptedPeer (busyUntil: () => number | undefined): PieceSource & { asked: number } {
