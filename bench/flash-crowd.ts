@@ -104,8 +104,10 @@ async function crowd (n: number, mode: Mode, dir: string, content: Content): Pro
   }
   const completions = await Promise.all(doneAt)
   clearInterval(sampler)
-  // with --seed the nodes serve until told to stop; SIGINT is a clean stop (exit 0)
-  if (keepSeeding) for (const c of children) c.signal('SIGINT')
+  // with --seed the swarm nodes serve until told to stop; SIGINT is a clean stop (exit 0).
+  // HTTP-only nodes never seed and exit by themselves: a SIGINT between their JSON line
+  // and their exit would end them with 130 and count a complete download as failed
+  if (keepSeeding && mode === 'swarm') for (const c of children) c.signal('SIGINT')
   const results: ChildResult[] = await Promise.all(children.map(async c => await c.exited))
   const nodes: NodeRecord[] = []
   for (const [i, r] of results.entries()) {
