@@ -9,6 +9,7 @@
  */
 import { rm, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
+import { addCutStats, emptyCutStats, HTTP_CUT_REASONS, type HttpCutStats } from '../src/origin/cut.js'
 import { cliArgs, sizeLabel } from './lib/args.js'
 import { CLI, MB, freePorts, loadNow, machineFacts, makeContent, repoRoot, scratchDir, sha256File, warnIfLoaded, type Content } from './lib/fixture.js'
 import { startChild, type Child, type ChildResult } from './lib/proc.js'
@@ -61,6 +62,10 @@ interface NodeRecord {
   bytesToPeers?: number
   peersBanned?: number
   durationMs?: number
+  /** HTTP requests this node cut short, by why (docs/API.md, httpCut) */
+  httpCut?: HttpCutStats
+  /** whole origin pieces a peer delivered first */
+  httpBytesDuplicate?: number
   error?: string
 }
 
@@ -76,6 +81,9 @@ interface CrowdRun {
   originTimeline: Array<[number, number]>
   nodes: NodeRecord[]
   failures: number
+  /** Σ over the nodes: HTTP requests cut short, by why, and origin pieces a peer delivered first */
+  httpCut: HttpCutStats
+  httpBytesDuplicate: number
   load: { before: number[], after: number[] }
 }
 
@@ -120,8 +128,9 @@ async function crowd (n: number, mode: Mode, dir: string, content: Content): Pro
     const out = join(dir, `out-${i}.bin`)
     try {
       const line = r.stdout.split('\n').find(l => l.startsWith('{')) ?? ''
-      const j = JSON.parse(line === '' ? '{}' : line) as { ok?: boolean, bytesFromHttp: number, bytesFromPeers: number, bytesToPeers: number, peersBanned?: number, durationMs: number, error?: { code: string, message: string } }
+      const j = JSON.parse(line === '' ? '{}' : line) as { ok?: boolean, bytesFromHttp: number, bytesFromPeers: number, bytesToPeers: number, peersBanned?: number, durationMs: number, httpCut?: HttpCutStats, httpBytesDuplicate?: number, error?: { code: string, message: string } }
       if (j.ok === true) Object.assign(rec, { bytesFromHttp: j.bytesFromHttp, bytesFromPeers: j.bytesFromPeers, bytesToPeers: j.bytesToPeers, peersBanned: j.peersBanned, durationMs: j.durationMs })
+      if (j.ok === true && j.httpCut !== undefined) Object.assign(rec, { httpCut: j.httpCut, httpBytesDuplicate: j.httpBytesDuplicate ?? 0 })
       if (r.code !== 0 || j.ok !== true) throw new Error(`exit ${String(r.code)}${r.timedOut ? ' (timed out)' : ''}: ${j.error !== undefined ? `${j.error.code} ${j.error.message}` : r.stderr.trim().slice(-500)}`)
       if ((await stat(out)).size !== size || await sha256File(out) !== content.sha256) throw new Error('output differs from the source file')
       rec.ok = true
@@ -135,9 +144,12 @@ async function crowd (n: number, mode: Mode, dir: string, content: Content): Pro
     nodes.push(rec)
   }
   const originBytes = content.origin.bytesSent - before.bytes
+  const httpCut = emptyCutStats()
+  for (const x of nodes) if (x.httpCut !== undefined) addCutStats(httpCut, x.httpCut)
   return {
     n, mode, originBytes, originCopies: originBytes / size, originRequests: content.origin.requests - before.requests,
     lastCompletionMs: max(nodes.map(x => x.completionMs)), originTimeline, nodes, failures: nodes.filter(x => !x.ok).length,
+    httpCut, httpBytesDuplicate: nodes.reduce((a, x) => a + (x.httpBytesDuplicate ?? 0), 0),
     load: { before: before.load, after: loadNow() }
   }
 }
@@ -157,6 +169,8 @@ async function main (): Promise<void> {
         const r = await crowd(n, mode, scratch.dir, content)
         runs.push(r)
         process.stderr.write(`  N=${n} ${mode}: ${fmt(r.originCopies, 3)} origin copies, last done after ${fmt(r.lastCompletionMs / 1000, 1)} s, ${r.failures} failed\n`)
+        const cuts = HTTP_CUT_REASONS.filter(k => r.httpCut[k].requests > 0).map(k => `${k} ${r.httpCut[k].requests} (${fmt(r.httpCut[k].bytesDiscarded / MB, 1)} MB thrown away)`)
+        process.stderr.write(`    HTTP requests cut: ${cuts.length > 0 ? cuts.join(', ') : 'none'}; origin pieces a peer delivered first: ${fmt(r.httpBytesDuplicate / MB, 1)} MB\n`)
       }
     }
     await content.origin.close()
