@@ -422,9 +422,10 @@ export class Downloader {
         if (index !== expected || index >= first + count) throw new ProtocolError(`${source.id} sent piece ${index}, expected ${expected}`)
         expected++
         handed.add(index)
+        const length = bytes.length // an owned buffer may be detached by the store (moved to a hash worker) once handed over
         this.#hand(task, index, bytes, owned === true)
         while (this.#putBytes > maxPending && this.#unwritten.size > 0) await Promise.race([...this.#unwritten].map(p => p.written))
-        if (this.#init.limiter !== undefined) await this.#init.limiter.consume(bytes.length, signal)
+        if (this.#init.limiter !== undefined) await this.#init.limiter.consume(length, signal)
         if (!this.#health.usable(source.id)) {
           task.abort.abort(new AbortedError('source no longer usable', 'source-unusable'))
           break

@@ -75,3 +75,31 @@ test('wake-ups do not multiply the polling: the loop keeps one poll timer, howev
   // one timer: about 500 / 50 = 10 passes; a timer left by every wake-up would poll 300 × 10 times
   assert.ok(idle <= 40, `${idle} passes in 0.5 s of idle waiting`)
 })
+
+test('the rate limiter is charged the full piece even when the store takes (detaches) an owned buffer at once', async () => {
+  const pieces = 4
+  const base = memoryStore(pieces)
+  // like the real store with adopt: the buffer is moved away (to a hash worker) before put's first await
+  const store: StoreLike = {
+    manifest: base.manifest,
+    have: base.have,
+    get complete () { return base.complete },
+    put: async (index, bytes, signal, opts) => {
+      if (opts?.adopt === true) structuredClone(bytes.buffer, { transfer: [bytes.buffer as ArrayBuffer] })
+      return await base.put(index, bytes, signal, opts)
+    }
+  }
+  const peer: PieceSource = {
+    id: 'peer:owned',
+    kind: 'peer',
+    has: () => true,
+    async * fetch (first: number, count: number): AsyncGenerator<PieceData> {
+      for (let i = first; i < first + count; i++) yield { index: i, bytes: new Uint8Array(PIECE), owned: true }
+    }
+  }
+  let charged = 0
+  const d = new Downloader({ store, sources: [peer], pollMs: 10, limiter: { consume: async (n) => { charged += n } } })
+  await run(d)
+  assert.equal(store.complete, true)
+  assert.equal(charged, pieces * PIECE)
+})
