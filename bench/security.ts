@@ -85,7 +85,7 @@ const ATTACKS: Attack[] = [
   {
     id: 'r1-one',
     name: 'R1 flood, 1 host × 80 identities',
-    limit: `≤ ${DEFAULT_LIMITS.maxConnectionsPerIp} per IP, handshakes in flight included`,
+    limit: `≤ ${DEFAULT_LIMITS.maxUnprovenPerIp} handshakes until the host speaks doswarm, ≤ ${DEFAULT_LIMITS.maxConnectionsPerIp} per IP (in flight included)`,
     run: async addr => {
       const f = await connectionFlood(addr, ['127.0.0.66'], 80)
       return { summary: `${f.upgraded}/${f.attempted} dials upgraded`, stop: async () => { await cleanup(f.peers) } }
@@ -94,7 +94,7 @@ const ATTACKS: Attack[] = [
   {
     id: 'r1-many',
     name: 'R1 flood, 6 hosts × 14 (victim caps 40 total, 8 per IP)',
-    limit: '≤ 40 total, ≤ 8 per IP, fair table share',
+    limit: `≤ 40 total, ≤ 8 per IP, fair table share, ≤ ${DEFAULT_LIMITS.maxUnprovenPerIp} unproven per host`,
     seederLimits: { maxConnections: 40, maxConnectionsPerIp: 8 },
     run: async addr => {
       const f = await connectionFlood(addr, Array.from({ length: 6 }, (_, i) => `127.0.0.${70 + i}`), 14)
@@ -155,7 +155,7 @@ const ATTACKS: Attack[] = [
   {
     id: 'r9',
     name: 'R9 Sybil, 40 identities from 1 host, 2 misbehave',
-    limit: 'IP banned after 2 bans',
+    limit: `≤ ${DEFAULT_LIMITS.maxUnprovenPerIp} unproven identities per host; IP banned after 2 bans`,
     run: async addr => {
       const s = await sybil(addr, '127.0.0.68', 40)
       for (const c of s.connections.filter(c => !c.closed()).slice(0, 2)) streamFlood(c, 400)
