@@ -9,11 +9,11 @@
  */
 import { rm, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { addCutStats, emptyCutStats, HTTP_CUT_REASONS, type HttpCutStats } from '../src/origin/cut.js'
+import { sumCutStats, type HttpCutStats } from '../src/origin/cut.js'
 import { cliArgs, sizeLabel } from './lib/args.js'
 import { CLI, MB, freePorts, loadNow, machineFacts, makeContent, repoRoot, scratchDir, sha256File, warnIfLoaded, type Content } from './lib/fixture.js'
 import { startChild, type Child, type ChildResult } from './lib/proc.js'
-import { commandLine, fmt, markdownTable, max, median, min, writeJson } from './lib/report.js'
+import { commandLine, cutLine, fmt, markdownTable, max, median, min, writeJson } from './lib/report.js'
 
 const args = cliArgs(`
 Usage: node .dist-bench/bench/flash-crowd.js [options]
@@ -144,8 +144,7 @@ async function crowd (n: number, mode: Mode, dir: string, content: Content): Pro
     nodes.push(rec)
   }
   const originBytes = content.origin.bytesSent - before.bytes
-  const httpCut = emptyCutStats()
-  for (const x of nodes) if (x.httpCut !== undefined) addCutStats(httpCut, x.httpCut)
+  const httpCut = sumCutStats(nodes.map(x => x.httpCut))
   return {
     n, mode, originBytes, originCopies: originBytes / size, originRequests: content.origin.requests - before.requests,
     lastCompletionMs: max(nodes.map(x => x.completionMs)), originTimeline, nodes, failures: nodes.filter(x => !x.ok).length,
@@ -169,8 +168,7 @@ async function main (): Promise<void> {
         const r = await crowd(n, mode, scratch.dir, content)
         runs.push(r)
         process.stderr.write(`  N=${n} ${mode}: ${fmt(r.originCopies, 3)} origin copies, last done after ${fmt(r.lastCompletionMs / 1000, 1)} s, ${r.failures} failed\n`)
-        const cuts = HTTP_CUT_REASONS.filter(k => r.httpCut[k].requests > 0).map(k => `${k} ${r.httpCut[k].requests} (${fmt(r.httpCut[k].bytesDiscarded / MB, 1)} MB thrown away)`)
-        process.stderr.write(`    HTTP requests cut: ${cuts.length > 0 ? cuts.join(', ') : 'none'}; origin pieces a peer delivered first: ${fmt(r.httpBytesDuplicate / MB, 1)} MB\n`)
+        process.stderr.write(`    ${cutLine(r.httpCut, r.httpBytesDuplicate)}\n`)
       }
     }
     await content.origin.close()

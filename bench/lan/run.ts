@@ -18,14 +18,13 @@ import { fileURLToPath } from 'node:url'
 import { cliArgs, sizeLabel } from '../lib/args.js'
 import { cli, machineFacts, randomFile, repoRoot, scratchDir, sha256File, warnIfLoaded } from '../lib/fixture.js'
 import { atExit, run, startChild, type Child } from '../lib/proc.js'
-import { commandLine, fmt, writeJson } from '../lib/report.js'
+import { commandLine, cutLine, fmt, writeJson } from '../lib/report.js'
 import type { Content, System } from './hosts.js'
 import { LanUnavailableError, ORIGIN_IP, checkLanRequirements, qdiscSentBytes, setupLan, teardownLan, nsExec, type Lan } from './netns.js'
 import { runDaemonScenario } from './daemons.js'
 import { runScenario, type OriginCounter, type PlanEntry, type RunMode, type RunResult, type Scenario } from './scenarios.js'
 import { runKey, summaryTable } from './table.js'
 import { originCounter } from './origin-counter.js'
-import { HTTP_CUT_REASONS, type HttpCutStats } from '../../src/origin/cut.js'
 
 const args = cliArgs(`
 Usage: node dist/bench/lan/run.js [options]     (as root)
@@ -199,7 +198,7 @@ async function main (): Promise<void> {
       results.push(r)
       await save(results, facts)
       process.stderr.write(`  ${system} ${scenario}${daemonMode ? ' (daemon)' : ''}: ${fmt(r.originCopies, 3)} origin copies (${fmt(r.originRelayedCopies, 3)} relayed, ${fmt(r.originWireCopies, 3)} on its link, ${fmt(r.originKeptCopies, 3)} kept by the nodes), last done ${fmt(r.lastCompletionS, 1)} s (${fmt(r.ratioToLowerBound, 2)} × lower bound ${fmt(r.lowerBoundS, 1)} s), ${fmt(r.cpuSecondsPerGiB, 1)} CPU s/GiB, peak RSS max ${fmt(r.peakRssMaxMB)} MB, ${r.failures} failed${r.late !== undefined ? `; late joiner ${fmt(r.late.ownTimeS, 1)} s, origin sent ${r.late.originBytesDuring} B meanwhile` : ''}\n`)
-      if (r.httpCut !== undefined) process.stderr.write(`    HTTP requests cut (Σ nodes; requests / MB thrown away / MB never read): ${cutSummary(r.httpCut)}; origin pieces a peer delivered first ${fmt((r.httpBytesDuplicate ?? 0) / 1e6, 1)} MB\n`)
+      if (r.httpCut !== undefined) process.stderr.write(`    ${cutLine(r.httpCut, r.httpBytesDuplicate ?? 0)}\n`)
     }
 
     for (const scenario of scenarios) {
@@ -242,7 +241,3 @@ async function main (): Promise<void> {
 }
 
 await main()
-
-function cutSummary (c: HttpCutStats): string {
-  return HTTP_CUT_REASONS.map(k => `${k} ${c[k].requests} / ${(c[k].bytesDiscarded / 1e6).toFixed(1)} / ${(c[k].bytesUnread / 1e6).toFixed(1)}`).join(', ')
-}

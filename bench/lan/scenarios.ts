@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { launch, record, type Content, type Launched, type NodeRecord, type System } from './hosts.js'
 import type { LanHost } from './netns.js'
 import { max, median } from '../lib/report.js'
-import { addCutStats, emptyCutStats, type HttpCutStats } from '../../src/origin/cut.js'
+import { sumCutStats, type HttpCutStats } from '../../src/origin/cut.js'
 
 export type Scenario = 'flash' | 'staggered' | 'late' | 'churn' | 'corrupt'
 /** How doswarm runs on each host: a `doswarm get` process per download, or a job submitted to the host's daemon. */
@@ -119,12 +119,6 @@ export interface RunResult {
 }
 
 const GiB = 1024 ** 3
-
-function sumCuts (nodes: readonly NodeRecord[]): HttpCutStats {
-  const total = emptyCutStats()
-  for (const x of nodes) if (x.httpCut !== undefined) addCutStats(total, x.httpCut)
-  return total
-}
 
 /**
  * Lower bound on the time to the last completion when `n` hosts (download
@@ -299,7 +293,7 @@ export function summarize (spec: Pick<RunSpec, 'system' | 'scenario' | 'content'
     originWireCopies: originWireBytes / content.size,
     originRelayedCopies: m.originRelayedBytes / content.size,
     originKeptCopies: nodes.reduce((s, x) => s + (x.bytesFromHttp ?? 0), 0) / content.size,
-    ...(nodes.some(x => x.httpCut !== undefined) ? { httpCut: sumCuts(nodes), httpBytesDuplicate: nodes.reduce((s, x) => s + (x.httpBytesDuplicate ?? 0), 0) } : {}),
+    ...(nodes.some(x => x.httpCut !== undefined) ? { httpCut: sumCutStats(nodes.map(x => x.httpCut)), httpBytesDuplicate: nodes.reduce((s, x) => s + (x.httpBytesDuplicate ?? 0), 0) } : {}),
     originRequests: m.originRequests,
     lastCompletionS,
     lowerBoundS: lb,

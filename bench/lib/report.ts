@@ -1,6 +1,7 @@
 /** Small statistics and the two outputs of every benchmark: a Markdown table and a JSON file. */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, relative, resolve } from 'node:path'
+import { HTTP_CUT_REASONS, type HttpCutStats } from '../../src/origin/cut.js'
 
 export function median (xs: readonly number[]): number {
   if (xs.length === 0) return NaN
@@ -36,4 +37,13 @@ export async function writeJson (path: string, data: unknown): Promise<string> {
 export function commandLine (): string {
   const [script = '', ...args] = process.argv.slice(1)
   return ['node', relative(process.cwd(), script), ...args].map(a => /^[\w./:=,@+-]+$/.test(a) ? a : JSON.stringify(a)).join(' ')
+}
+
+/**
+ * One line for HTTP requests cut short, summed over nodes (src/origin/cut.ts),
+ * and the whole origin pieces a peer had delivered first.
+ */
+export function cutLine (c: HttpCutStats, duplicateBytes: number): string {
+  const cuts = HTTP_CUT_REASONS.map(k => `${k} ${c[k].requests} / ${(c[k].bytesDiscarded / 1e6).toFixed(1)} / ${(c[k].bytesUnread / 1e6).toFixed(1)}`).join(', ')
+  return `HTTP requests cut (Σ nodes; requests / MB thrown away / MB never read): ${cuts}; origin pieces a peer delivered first ${fmt(duplicateBytes / 1e6, 1)} MB`
 }

@@ -35,13 +35,20 @@ export function emptyCutStats (): HttpCutStats {
   return out as HttpCutStats
 }
 
-/** `into += from`, per reason. */
-export function addCutStats (into: HttpCutStats, from: HttpCutStats): void {
+/** `into += sign × from`, per reason (sign -1 subtracts a baseline). */
+export function addCutStats (into: HttpCutStats, from: HttpCutStats, sign: 1 | -1 = 1): void {
   for (const r of HTTP_CUT_REASONS) {
-    into[r].requests += from[r].requests
-    into[r].bytesDiscarded += from[r].bytesDiscarded
-    into[r].bytesUnread += from[r].bytesUnread
+    into[r].requests += sign * from[r].requests
+    into[r].bytesDiscarded += sign * from[r].bytesDiscarded
+    into[r].bytesUnread += sign * from[r].bytesUnread
   }
+}
+
+/** The sum of several counters (absent ones count as zero). */
+export function sumCutStats (all: Iterable<HttpCutStats | undefined>): HttpCutStats {
+  const total = emptyCutStats()
+  for (const c of all) if (c !== undefined) addCutStats(total, c)
+  return total
 }
 
 export function isCutReason (x: unknown): x is HttpCutReason {

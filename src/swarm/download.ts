@@ -11,7 +11,7 @@
 import { AbortedError, DoswarmError, PieceUnavailableError, ProtocolError, SourceBusyError } from '../errors.js'
 import { pieceCount, pieceLength, type Manifest } from '../manifest/types.js'
 import type { PieceSource } from '../source/index.js'
-import { addCutStats, emptyCutStats, HTTP_CUT_REASONS, type HttpCutStats } from '../origin/cut.js'
+import { addCutStats, emptyCutStats, type HttpCutStats } from '../origin/cut.js'
 import type { Bitfield } from '../util/bitfield.js'
 import { SourceHealth, type SourceHealthInit } from './health.js'
 import { PiecePicker } from './picker.js'
@@ -314,11 +314,8 @@ export class Downloader {
     for (const [id, base] of this.#cutBase) {
       const now = this.#sources.get(id)?.stats?.cut
       if (now === undefined) continue
-      for (const r of HTTP_CUT_REASONS) {
-        out[r].requests += now[r].requests - base[r].requests
-        out[r].bytesDiscarded += now[r].bytesDiscarded - base[r].bytesDiscarded
-        out[r].bytesUnread += now[r].bytesUnread - base[r].bytesUnread
-      }
+      addCutStats(out, now)
+      addCutStats(out, base, -1)
     }
     return out
   }
@@ -483,7 +480,7 @@ export class Downloader {
     if (this.#store.have.get(index)) {
       if (source.kind === 'http') this.#httpBytesDuplicate += length
       return
-    } // the store may take (detach) the buffer
+    }
     let result
     try {
       // no signal: a verified piece is worth keeping even if its fetch was cancelled meanwhile

@@ -12,10 +12,10 @@ import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { ProtocolError } from '../errors.js'
+import { sharedBufferPool } from '../util/buffer-pool.js'
 import { FrameDecoder, MAX_PAYLOAD_LENGTH, PROTOCOL_ID, encodeFrame, readFrames, validateMessage, writeFrames, type Frame, type HelloMessage, type PeerRecord } from '../protocol/index.js'
 import { DEFAULT_REQUEST_TIMEOUT_MS, PeerLink, type LinkStream } from './peer-link.js'
 import { ContentSession, type SessionStore } from './session.js'
-import { sharedBufferPool } from '../util/buffer-pool.js'
 import { DEFAULT_MAX_CONCURRENT_UPLOADS, UploadScheduler } from './upload.js'
 
 /** Time allowed for the HELLO exchange on a new stream. @default 10000 */
