@@ -359,11 +359,10 @@ export class ContentSession implements PeerLinkHost {
   onPeers (_link: PeerLink, peers: readonly PeerRecord[]): void {
     const fresh = peers.filter(p => p.peerId !== this.#init.selfId && !this.links.has(p.peerId))
     for (const p of fresh) {
-      if (this.#heard.has(p.peerId)) continue
       // a peer in this swarm we are about to meet: count it as a downloader now, so we
-      // do not claim its blocks in the meantime
-      this.#lastJoin = this.coordinator.elapsed()
-      this.#hear(p.peerId)
+      // do not claim its blocks in the meantime (told of it again: it is still there)
+      if (!this.#heard.has(p.peerId)) this.#lastJoin = this.coordinator.elapsed()
+      this.heardOf(p.peerId)
     }
     this.#init.discovered(fresh)
   }
@@ -395,12 +394,17 @@ export class ContentSession implements PeerLinkHost {
 
   /**
    * Count a downloading peer we are not linked to in ownership for
-   * {@link HEARD_TTL_MS}: its blocks stay its own meanwhile (its claims cannot
-   * reach us, so we wait rather than fetch them too); forgotten if it does not link.
+   * {@link HEARD_TTL_MS} from now: its blocks stay its own meanwhile (its
+   * claims cannot reach us, so we wait rather than fetch them too); forgotten
+   * if it does not link. Called again — told of it again, or the swarm tries
+   * another dial — the time starts afresh.
    */
-  #hear (peerId: string): void {
-    if (this.#heard.has(peerId) || this.#heard.size >= MAX_HEARD) return
-    this.coordinator.setDownloader(peerId, true)
+  heardOf (peerId: string): void {
+    if (this.#closing || this.links.has(peerId) || peerId === this.#init.selfId) return
+    const known = this.#heard.get(peerId)
+    if (known === undefined && this.#heard.size >= MAX_HEARD) return
+    clearTimeout(known)
+    if (known === undefined) this.coordinator.setDownloader(peerId, true)
     const timer = setTimeout(() => {
       this.#heard.delete(peerId)
       if (!this.links.has(peerId)) { this.coordinator.setDownloader(peerId, false); this.#downloader?.poke() }
@@ -417,7 +421,7 @@ export class ContentSession implements PeerLinkHost {
     if (link.closeError !== undefined && !this.#closing) {
       // lost on an error, not left: while the swarm links it again, a downloading peer keeps its blocks
       const relinking = this.#init.lost?.(link.peerId, link.listenAddrs, performance.now() - link.openedAt) === true
-      if (relinking && !link.remote.full) this.#hear(link.peerId)
+      if (relinking && !link.remote.full) this.heardOf(link.peerId)
     }
     const d = this.#downloader
     if (d !== undefined) {

@@ -15,6 +15,7 @@ import { ProtocolError } from '../errors.js'
 import { sharedBufferPool } from '../util/buffer-pool.js'
 import { FrameDecoder, MAX_PAYLOAD_LENGTH, PROTOCOL_ID, encodeFrame, readFrames, validateMessage, writeFrames, type Frame, type HelloMessage, type PeerRecord } from '../protocol/index.js'
 import { DEFAULT_REQUEST_TIMEOUT_MS, PeerLink, type LinkStream } from './peer-link.js'
+import { DEFAULT_MAX_PEX_DIALS, DialQueue } from './dial-queue.js'
 import { ContentSession, type SessionStore } from './session.js'
 import { DEFAULT_MAX_CONCURRENT_UPLOADS, UploadScheduler } from './upload.js'
 
@@ -34,6 +35,18 @@ export const RELINK_BASE_MS = 1000
 export const MAX_RELINK_ATTEMPTS = 6
 /** A link that stayed up this long starts its re-open attempts afresh when it is lost. @default 60000 */
 export const RELINK_RESET_MS = 60_000
+/**
+ * Deadline of one peer-exchange dial (connection and handshake). Longer than
+ * the HELLO's: a handshake on a busy host can take seconds, and one cut at
+ * its deadline is CPU thrown away — then spent again on the retry. @default 20000
+ */
+export const PEX_DIAL_TIMEOUT_MS = 20_000
+/**
+ * Two nodes that hear of each other at once (a newcomer and the crowd it
+ * joins) would dial each other at once: the node with the larger id waits
+ * this long first, and dials only if no connection came meanwhile. @default 2000
+ */
+export const PEX_YIELD_MS = 2000
 /** Banned identities from one IP address after which the address is banned. @default 2 */
 export const DEFAULT_IP_BAN_THRESHOLD = 2
 
@@ -57,6 +70,8 @@ export interface SwarmInit {
   maxLinksPerContent?: number
   /** @default DEFAULT_IP_BAN_THRESHOLD */
   ipBanThreshold?: number
+  /** peer-exchange dials in flight at once. @default DEFAULT_MAX_PEX_DIALS */
+  maxPexDials?: number
   log?: (message: string) => void
 }
 
@@ -78,8 +93,10 @@ export class Swarm {
   readonly #log: (m: string) => void
   readonly #onConnection = (evt: CustomEvent<Connection>): void => { this.#connected(evt.detail) }
   #started = false
-  /** peers being dialled for peer exchange or a re-link */
-  readonly #dialing = new Set<string>()
+  /** dials for peer exchange or a re-link, a few at a time, one per peer */
+  readonly #dials: DialQueue
+  /** peers whose peer-exchange dial waits out PEX_YIELD_MS */
+  readonly #yielding = new Map<string, NodeJS.Timeout>()
   /** re-open attempts per (content, peer) after links lost to errors */
   readonly #relinks = new Map<string, { attempts: number, timer?: NodeJS.Timeout }>()
   #bytesToPeersClosed = 0
@@ -90,6 +107,7 @@ export class Swarm {
     this.node = init.node
     this.uploads = new UploadScheduler(init.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS, init.uploadLimiter)
     this.#log = init.log ?? (() => {})
+    this.#dials = new DialQueue(init.maxPexDials ?? DEFAULT_MAX_PEX_DIALS)
   }
 
   get selfId (): string { return this.node.peerId.toString() }
@@ -110,6 +128,9 @@ export class Swarm {
     this.node.removeEventListener('connection:open', this.#onConnection)
     for (const r of this.#relinks.values()) clearTimeout(r.timer)
     this.#relinks.clear()
+    for (const t of this.#yielding.values()) clearTimeout(t)
+    this.#yielding.clear()
+    this.#dials.close()
     for (const s of this.#sessions.values()) s.close()
     this.#sessions.clear()
     await this.node.unhandle(PROTOCOL_ID).catch(() => {})
@@ -194,7 +215,7 @@ export class Swarm {
       expectPeers: this.#init.expectPeers === true,
       discovering: this.#init.discovering === true,
       ban: (peerId, reason) => { this.ban(peerId, reason) },
-      discovered: peers => { this.#dialDiscovered(session, peers) },
+      discovered: peers => { this.#dialDiscovered(session, peers, true) },
       lost: (peerId, addrs, upMs): boolean => this.#relink(session, peerId, addrs, upMs >= RELINK_RESET_MS),
       log: this.#log,
       ...(this.#init.settleMs !== undefined ? { settleMs: this.#init.settleMs } : {}),
@@ -339,7 +360,7 @@ export class Swarm {
       let conn: Connection | undefined
       try { conn = this.node.getConnections(peerIdFromString(peerId)).find(c => c.status === 'open') } catch { return }
       if (conn !== undefined) void this.#open(session, conn)
-      else this.#dialDiscovered(session, [{ peerId, addrs }])
+      else this.#dialDiscovered(session, [{ peerId, addrs }], false)
       // check again later: the attempt may fail without a link to lose
       this.#relink(session, peerId, addrs, false)
     }, delay)
@@ -347,27 +368,49 @@ export class Swarm {
     return true
   }
 
-  #dialDiscovered (session: ContentSession, peers: readonly PeerRecord[]): void {
+  /**
+   * Dial peers we were told of, through the dial queue. With `yieldToPeer`
+   * (peer exchange), the node with the larger id lets the other dial first
+   * ({@link PEX_YIELD_MS}). A dial that fails is tried again like a lost
+   * link ({@link #relink}: doubling delays, a bounded number of times), and
+   * the session keeps counting the peer in the swarm meanwhile — a crowd
+   * on a busy host meshes over many seconds, and a node that forgot its
+   * unreached peers would fetch from the origin what they already hold.
+   */
+  #dialDiscovered (session: ContentSession, peers: readonly PeerRecord[], yieldToPeer: boolean): void {
     const max = this.#init.maxLinksPerContent ?? DEFAULT_MAX_LINKS_PER_CONTENT
     for (const p of peers) {
       if (session.links.size >= max) return
-      if (this.#banned.has(p.peerId) || p.peerId === this.selfId) continue
+      if (this.#banned.has(p.peerId) || p.peerId === this.selfId || this.#dials.has(p.peerId) || this.#yielding.has(p.peerId)) continue
       let id: PeerId
       try { id = peerIdFromString(p.peerId) } catch { continue }
-      if (this.node.getConnections(id).length > 0 || this.#dialing.has(p.peerId)) continue
+      if (this.node.getConnections(id).length > 0) continue
       const addrs = p.addrs.flatMap(a => { try { return [multiaddr(a)] } catch { return [] } })
       if (addrs.length === 0) continue
-      // one dial per peer at a time: several links may tell us of the same newcomer at once
-      this.#dialing.add(p.peerId)
-      void this.node.peerStore.merge(id, { multiaddrs: addrs })
-        .then(async () => await this.node.dial(id, { signal: AbortSignal.timeout(HELLO_TIMEOUT_MS) }))
-        .catch((err: Error) => { this.#log(`peer exchange dial to ${p.peerId} failed: ${err.message}`) })
-        .finally(() => { this.#dialing.delete(p.peerId) })
+      if (yieldToPeer && p.peerId > this.selfId) {
+        const timer = setTimeout(() => {
+          this.#yielding.delete(p.peerId)
+          if (this.#started) this.#dialDiscovered(session, [p], false)
+        }, PEX_YIELD_MS)
+        timer.unref?.()
+        this.#yielding.set(p.peerId, timer)
+        continue
+      }
+      this.#dials.add(p.peerId, async () => {
+        // the queue may have held it a while: someone may have connected meanwhile
+        if (!this.#started || this.node.getConnections(id).length > 0 || this.#banned.has(p.peerId)) return
+        try {
+          await this.node.peerStore.merge(id, { multiaddrs: addrs })
+          await this.node.dial(id, { signal: AbortSignal.timeout(PEX_DIAL_TIMEOUT_MS) })
+        } catch (err) {
+          this.#log(`peer exchange dial to ${p.peerId} failed: ${(err as Error).message}`)
+          if (this.#sessions.get(session.manifest.contentId) === session && this.#relink(session, p.peerId, p.addrs, false)) session.heardOf(p.peerId)
+        }
+      })
     }
   }
 }
 
-/** The IP address of a connection's remote multiaddr. */
 /**
  * PIECE payloads are assembled in buffers from the piece pool: the store takes
  * them without a copy and gives them back once written, so a download cycles
@@ -378,6 +421,7 @@ function takePieceBuffer (size: number): Uint8Array {
   return sharedBufferPool().take(size)
 }
 
+/** The IP address of a connection's remote multiaddr. */
 function ipOf (addr: Multiaddr): string | undefined {
   const first = addr.getComponents()[0]
   return first !== undefined && (first.name === 'ip4' || first.name === 'ip6') ? first.value : undefined

@@ -1,6 +1,7 @@
 import '../../src/polyfill.js'
 import test from 'node:test'
 import assert from 'node:assert/strict'
+import { createServer, connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import type { PeerLink } from '../../src/swarm/peer-link.js'
 import { startEvilPeer, type EvilPeer } from '../helpers/evil-peer.js'
@@ -115,6 +116,50 @@ test('peer exchange past one header: a node that knows many peers tells a newcom
     assert.ok(session?.links.has(newcomer.peerId), 'its link stays open')
   } finally {
     for (const e of evils) await e.stop().catch(() => {})
+    await fx.close()
+  }
+})
+
+test('a peer-exchange dial that fails is tried again: a peer told of while its address refuses connections is linked once it accepts them', { timeout: 60_000 }, async () => {
+  // the origin refuses everything and the leecher downloads slowly: its session stays open for the whole test
+  const fx = await swarmFixture({ size: 4 * 1024 * 1024, pieceSize: 64 * 1024, behaviour: () => ({ kind: 'status', status: 500 }) })
+  let evil: EvilPeer | undefined
+  const sockets = new Set<Socket>()
+  // a port in front of the newcomer that resets its first two connections, then relays to the newcomer
+  let attempts = 0
+  const gate = createServer(inbound => {
+    sockets.add(inbound)
+    inbound.on('error', () => {})
+    if (++attempts <= 2) { inbound.resetAndDestroy(); return }
+    const target = new URL(`tcp://${(evil as EvilPeer).addr.split('/')[2]}:${(evil as EvilPeer).addr.split('/')[4]}`)
+    const outbound = connect(Number(target.port), target.hostname)
+    sockets.add(outbound)
+    outbound.on('error', () => { inbound.destroy() })
+    inbound.pipe(outbound).pipe(inbound)
+  })
+  try {
+    await new Promise<void>(resolve => gate.listen(0, '127.0.0.1', resolve))
+    const gatePort = (gate.address() as { port: number }).port
+    const seeder = await fx.node()
+    await seeder.seed(fx.manifest, fx.file)
+    const leecher = await fx.node({ peers: [fx.addr(seeder)], httpDelayMs: 300, bandwidth: { uploadBps: 0, foregroundDownloadBps: 128 * 1024 } })
+    const done = leecher.download(fx.manifest, { out: join(fx.dir, 'out.bin') }).catch(() => undefined)
+    const session = (): ReturnType<NonNullable<typeof leecher.swarm>['session']> => leecher.swarm?.session(fx.manifest.contentId)
+    await waitFor(() => session()?.links.has(seeder.peerId as string) === true, 20_000, 'the leecher linked to the seeder')
+    // a newcomer joins the seeder and says it listens behind the gate: the seeder tells the leecher of it
+    evil = await startEvilPeer({ dir: fx.dir, manifest: fx.manifest, data: fx.data, behaviour: { kind: 'honest' } })
+    const s = await evil.openSession(fx.addr(seeder), { listenAddrs: [`/ip4/127.0.0.1/tcp/${gatePort}`] })
+    assert.ok(s.remoteHello !== undefined, 'the seeder took the newcomer')
+    const newcomer = evil.peerId
+    await waitFor(() => session()?.links.has(newcomer) === true, 40_000, 'a link to the newcomer')
+    assert.ok(attempts >= 3, `dialled ${attempts} times: the refused dials were retried`)
+    assert.equal(leecher.swarm?.isBanned(newcomer), false)
+    await leecher.stop()
+    await done
+  } finally {
+    for (const sock of sockets) sock.destroy()
+    gate.close()
+    await evil?.stop().catch(() => {})
     await fx.close()
   }
 })
