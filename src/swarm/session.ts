@@ -258,9 +258,17 @@ export class ContentSession implements PeerLinkHost {
     return this.#warmingUp() ? 1 : undefined
   }
 
-  /** Warm-up lasts WARMUP_MS after settling and after every change in the set of downloading peers. */
+  /**
+   * Warm-up lasts WARMUP_MS after settling and after every change in the set
+   * of downloading peers — and for as long as configured static peers exist
+   * but none has answered: such a node went to the origin only because it
+   * waited `maxSettleMs`, and on a busy host its crowd may simply be slow to
+   * link (measured: one node of a 20-node loopback crowd whose dial to the
+   * bootstrap peer kept timing out fetched 0.8 of a copy at full speed alone).
+   */
   #warmingUp (): boolean {
     if (this.#settledAt === undefined) return true
+    if (this.#init.expectPeers && !this.#answered) return true
     const n = this.coordinator.downloaders
     const t = this.coordinator.elapsed()
     if (n !== this.#viewSize) { this.#viewSize = n; this.#viewChangedAt = t }

@@ -295,3 +295,43 @@ test('settling with mDNS discovery: no HTTP before the first peer links or the h
     alone.close()
   }
 })
+
+test('static peers configured and none answering: HTTP only after the longest settle time, then one short request at a time until a peer answers', async () => {
+  const { ContentSession, WARMUP_MS, WARMUP_RUN_PIECES } = await import('../../src/swarm/session.js')
+  const { UploadScheduler } = await import('../../src/swarm/upload.js')
+  const { Bitfield } = await import('../../src/util/bitfield.js')
+  const { DEFAULT_MAX_SETTLE_MS } = await import('../../src/swarm/origin-coord.js')
+  const { testManifest } = await import('../helpers/origin-fixtures.js')
+  let now = 0
+  const session = (expectPeers: boolean): InstanceType<typeof ContentSession> => {
+    const manifest = testManifest(16 * 65536, 65536)
+    return new ContentSession({
+      store: { manifest, have: new Bitfield(16), complete: false, read: async () => new Uint8Array(0), onDurable: undefined },
+      selfId: 'self',
+      uploads: new UploadScheduler(),
+      listenAddrs: () => [],
+      requestTimeoutMs: 15_000,
+      expectPeers,
+      ban: () => {},
+      discovered: () => {},
+      now: () => now
+    })
+  }
+  const waiting = session(true)
+  const alone = session(false)
+  try {
+    now = DEFAULT_MAX_SETTLE_MS - 1
+    assert.equal(waiting.policy().mayUseHttp?.(0), false, 'still waiting for a static peer')
+    assert.equal(alone.policy().mayUseHttp?.(0), true)
+    now = DEFAULT_MAX_SETTLE_MS + 1
+    assert.equal(waiting.policy().mayUseHttp?.(0), true, 'gave up waiting: the origin may be used')
+    now = DEFAULT_MAX_SETTLE_MS + 10 * WARMUP_MS
+    assert.equal(waiting.policy().maxHttpConcurrency?.(), 1, 'one request at a time while no peer answered')
+    assert.equal(waiting.policy().maxHttpRun?.(), WARMUP_RUN_PIECES)
+    assert.equal(alone.policy().maxHttpConcurrency?.(), undefined, 'no peers configured: full speed after the warm-up')
+    assert.equal(alone.policy().maxHttpRun?.(), undefined)
+  } finally {
+    waiting.close()
+    alone.close()
+  }
+})
