@@ -77,6 +77,7 @@ export class FrameDecoder {
   readonly #alloc: (size: number) => Uint8Array
   #maxPayload: number
   #state = LENGTH
+  #pushed = 0
   #lenValue = 0
   #lenBytes = 0
   #headerLength = 0
@@ -99,6 +100,9 @@ export class FrameDecoder {
   get maxPayload (): number { return this.#maxPayload }
   set maxPayload (value: number) { this.#maxPayload = checkLimit(value, 0, MAX_PAYLOAD_LENGTH, 'maxPayload') }
 
+  /** Bytes pushed so far, complete frames or not (a peer in the middle of a large frame is still talking). */
+  get bytesPushed (): number { return this.#pushed }
+
   /** Bytes of the current, incomplete frame held by the decoder. */
   get bufferedBytes (): number { return this.#lenBytes + this.#headerFilled + this.#payloadFilled }
 
@@ -117,8 +121,9 @@ export class FrameDecoder {
     if (this.#error !== undefined) throw this.#error
     const frames: Frame[] = []
     try {
-      if (chunk instanceof Uint8Array) this.#feed(chunk, frames)
-      else for (const buf of chunk) this.#feed(buf, frames)
+      if (chunk instanceof Uint8Array) { this.#pushed += chunk.byteLength; this.#feed(chunk, frames) } else {
+        for (const buf of chunk) { this.#pushed += buf.byteLength; this.#feed(buf, frames) }
+      }
     } catch (err) {
       this.#error = err instanceof ProtocolError ? err : new ProtocolError(`frame decoder: ${String(err)}`)
       throw this.#error

@@ -118,7 +118,15 @@ export class PeerLink implements PieceSource {
   /** first BUSY answer since the last piece delivered */
   #busySince: number | undefined
 
-  constructor (init: { stream: LinkStream, peerId: string, outbound: boolean, host: PeerLinkHost, hello: HelloMessage, frames: AsyncIterator<Frame> }) {
+  /** bytes read from the stream so far, frames complete or not (the swarm passes its decoder's count) */
+  readonly #bytesIn: () => number
+
+  /**
+   * @param init.bytesIn bytes read from the stream so far, complete frames
+   *   or not; without it, only complete frames show the peer is alive
+   */
+  constructor (init: { stream: LinkStream, peerId: string, outbound: boolean, host: PeerLinkHost, hello: HelloMessage, frames: AsyncIterator<Frame>, bytesIn?: () => number }) {
+    this.#bytesIn = init.bytesIn ?? (() => this.bytesReceived)
     this.#stream = init.stream
     this.#host = init.host
     this.#frames = init.frames
@@ -128,6 +136,13 @@ export class PeerLink implements PieceSource {
     this.remote = new Bitfield(init.host.ctx.pieceCount, init.hello.bitfield)
     this.listenAddrs = init.hello.listenAddrs
   }
+
+  /**
+   * Bytes the peer sent on this link so far, counted as they arrive: a 1 MiB
+   * PIECE crawling through a congested link shows the peer alive long before
+   * the frame completes.
+   */
+  get bytesIn (): number { return this.#bytesIn() }
 
   /** a plain flag: read for every piece on every scheduling pass */
   #isClosed = false

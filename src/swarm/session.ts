@@ -32,6 +32,8 @@ export const WARMUP_MS = 2000
 export const WARMUP_RUN_PIECES = 4
 /** A peer heard of through PEERS counts in ownership this long unless it links. @default 30000 */
 export const HEARD_TTL_MS = 30_000
+/** Links are looked at for bytes that arrived (the peer is alive) at most this often. @default 250 */
+export const ACTIVITY_CHECK_MS = 250
 /** How often owned blocks are reserved (claimed) and claims renewed. @default 500 */
 export const RESERVE_EVERY_MS = 500
 /** Peers heard of and not yet linked, at most. */
@@ -111,6 +113,9 @@ export class ContentSession implements PeerLinkHost {
   readonly #heard = new Map<string, NodeJS.Timeout>()
   #reserveTimer: NodeJS.Timeout | undefined
   #viewSize = 0
+  /** bytes each link had delivered when last looked at ({@link #noteActivity}) */
+  readonly #bytesSeen = new WeakMap<PeerLink, number>()
+  #activityCheckedAt = -Infinity
   #viewChangedAt = 0
   #closing = false
 
@@ -212,6 +217,7 @@ export class ContentSession implements PeerLinkHost {
         if (d === undefined || d.picker.availability(i) > 0) {
           for (const link of this.links.values()) if (link.has(i) && (d?.health.mayAsk(link.id, i) ?? true)) return false
         }
+        this.#noteActivity()
         return this.coordinator.mayFetch(i, this.#settled())
       },
       onHttpFetch: indices => {
@@ -221,12 +227,33 @@ export class ContentSession implements PeerLinkHost {
       maxHttpRun: () => this.#warmingUp() ? WARMUP_RUN_PIECES : undefined,
       onHttpRelease: indices => { this.#release(indices) },
       waiting: () => {
+        this.#noteActivity()
         const have = this.store.have
         for (let i = 0; i < have.length; i++) {
           if (have.get(i)) continue
           if (!this.coordinator.mayFetch(i, this.#settled())) return true
         }
         return this.#peersProgressing()
+      }
+    }
+  }
+
+  /**
+   * Bytes arriving on a link show its peer alive before they complete a
+   * frame: on a congested link one 1 MiB PIECE can take longer than the
+   * http-delay, and an owner that is busy sending us a piece is not silent.
+   * (Traces of the 20-node loopback crowd, event loops seconds late, showed
+   * linked owners passed over as silent and their blocks fetched again.)
+   */
+  #noteActivity (): void {
+    const now = this.#now()
+    if (now - this.#activityCheckedAt < ACTIVITY_CHECK_MS) return
+    this.#activityCheckedAt = now
+    for (const link of this.links.values()) {
+      const n = link.bytesIn
+      if (n !== this.#bytesSeen.get(link)) {
+        this.#bytesSeen.set(link, n)
+        this.coordinator.seen(link.peerId)
       }
     }
   }

@@ -264,7 +264,7 @@ export class Swarm {
       await writeFrames(stream, encodeFrame(session.hello()), AbortSignal.timeout(HELLO_TIMEOUT_MS))
       const hello = await this.#firstHello(frames, session, peer)
       if (hello === undefined) { stream.abort(new Error('no HELLO')); return }
-      this.#attach(session, stream, peer, true, hello, frames)
+      this.#attach(session, stream, peer, true, hello, frames, decoder)
     } catch (err) {
       this.#refused(peer, err, session)
       stream.abort(err as Error)
@@ -291,7 +291,7 @@ export class Swarm {
       validateMessage(first.message, session.ctx)
       decoder.maxPayload = session.ctx.pieceSize
       await writeFrames(stream, encodeFrame(session.hello()), AbortSignal.timeout(HELLO_TIMEOUT_MS))
-      this.#attach(session, stream, peer, false, first.message, frames)
+      this.#attach(session, stream, peer, false, first.message, frames, decoder)
     } catch (err) {
       this.#refused(peer, err, session)
       stream.abort(err as Error)
@@ -328,8 +328,8 @@ export class Swarm {
     } else this.#log(`swarm stream with ${peer} failed: ${(err as Error)?.message ?? String(err)}`)
   }
 
-  #attach (session: ContentSession, stream: Stream, peer: string, outbound: boolean, hello: HelloMessage, frames: AsyncIterator<Frame>): void {
-    const link = new PeerLink({ stream: stream as unknown as LinkStream, peerId: peer, outbound, host: session, hello, frames })
+  #attach (session: ContentSession, stream: Stream, peer: string, outbound: boolean, hello: HelloMessage, frames: AsyncIterator<Frame>, decoder: FrameDecoder): void {
+    const link = new PeerLink({ stream: stream as unknown as LinkStream, peerId: peer, outbound, host: session, hello, frames, bytesIn: () => decoder.bytesPushed })
     if (!session.addLink(link)) {
       void stream.close().catch(() => {})
       return

@@ -312,3 +312,18 @@ describe('FrameDecoder: fuzz', () => {
     assert.throws(() => new FrameDecoder({ maxPayload: 1 }).push(concat([prefix, header])), isProtocolError)
   })
 })
+
+describe('FrameDecoder.bytesPushed', () => {
+  it('counts every byte pushed, in chunks or lists, before the frame they belong to completes', async () => {
+    const { encodePiece } = await import('../../src/protocol/encode.js')
+    const frame = concat(encodePiece(7, 3, new Uint8Array(1000).fill(9)))
+    const d = new FrameDecoder({ maxPayload: 4096 })
+    assert.equal(d.bytesPushed, 0)
+    assert.deepEqual(d.push(frame.subarray(0, 10)), [])
+    assert.equal(d.bytesPushed, 10)
+    assert.deepEqual(d.push(new Uint8ArrayList(frame.subarray(10, 500), frame.subarray(500, 600))), [])
+    assert.equal(d.bytesPushed, 600, 'half a PIECE in: no frame yet, every byte counted')
+    assert.equal(d.push(frame.subarray(600)).length, 1)
+    assert.equal(d.bytesPushed, frame.length)
+  })
+})

@@ -335,3 +335,53 @@ test('static peers configured and none answering: HTTP only after the longest se
     alone.close()
   }
 })
+
+test('a linked owner that is sending bytes is alive even before a frame completes: its blocks stay its own', async () => {
+  const { ContentSession } = await import('../../src/swarm/session.js')
+  const { UploadScheduler } = await import('../../src/swarm/upload.js')
+  const { Bitfield } = await import('../../src/util/bitfield.js')
+  const { testManifest } = await import('../helpers/origin-fixtures.js')
+  let now = 0
+  const manifest = testManifest(64 * 65536, 65536)
+  const session = new ContentSession({
+    store: { manifest, have: new Bitfield(64), complete: false, read: async () => new Uint8Array(0), onDurable: undefined },
+    selfId: 'a',
+    uploads: new UploadScheduler(),
+    listenAddrs: () => [],
+    requestTimeoutMs: 15_000,
+    expectPeers: false,
+    httpDelayMs: 1000,
+    ban: () => {},
+    discovered: () => {},
+    now: () => now
+  })
+  // a downloading peer half-way through sending us a large frame: bytes arrive, no frame completes
+  let bytesIn = 0
+  const link = {
+    peerId: 'b',
+    outbound: true,
+    closed: false,
+    listenAddrs: [],
+    remote: new Bitfield(64),
+    get bytesIn () { return bytesIn },
+    has: () => false,
+    send: async () => {},
+    close: () => {}
+  }
+  try {
+    assert.equal(session.addLink(link as unknown as Parameters<typeof session.addLink>[0]), true)
+    const theirs = Array.from({ length: 64 }, (_, i) => i).find(i => session.coordinator.owner(i) === 'b')
+    assert.ok(theirs !== undefined, 'the peer owns some block')
+    const mayUseHttp = session.policy().mayUseHttp as (i: number) => boolean
+    // settled at 1.5 s; the http-delay (1–2 s with jitter) passes many times over while bytes keep coming
+    for (now = 1500; now <= 8000; now += 300) {
+      bytesIn += 16 * 1024
+      assert.equal(mayUseHttp(theirs), false, `at ${now} ms the streaming owner keeps its block`)
+    }
+    // the bytes stop: after 2 × the delay it counts as silent and its block passes on
+    now += 2100
+    assert.equal(mayUseHttp(theirs), true, 'a silent owner passes its turn')
+  } finally {
+    session.close()
+  }
+})
