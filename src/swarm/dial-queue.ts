@@ -1,11 +1,14 @@
 /**
  * Peer-exchange dials, a few at a time. A newcomer to a crowd hears of every
  * other node at once, and every node hears of it: left alone, twenty nodes
- * start some 380 Noise handshakes in the same second. On a busy host those
- * take seconds each, run past their deadline and are thrown away — measured
- * on the 20-node loopback crowd: 622 of 804 peer-exchange dials timed out
- * and the mesh took over two minutes to form. Queued, each dial gets the CPU
- * it needs and finishes.
+ * start some 380 Noise handshakes in the same second. The queue bounds the
+ * handshakes one node starts (4 at once, one per peer), so they do not all
+ * compete for the CPU at once. It does not make them fast on an overloaded
+ * host: on the 20-node loopback crowd (20 processes, 2 cores, event loops
+ * 1–2 s late) most peer-exchange dials still ran out of their deadline, with
+ * the queue as without it. What keeps the origin coordination whole while
+ * such a mesh forms is that failed dials are retried and the peer stays in
+ * the session's view meanwhile (swarm.ts, session.ts).
  */
 
 /** Peer-exchange dials in flight at once, per node. @default 4 */
