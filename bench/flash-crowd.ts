@@ -11,7 +11,7 @@ import { rm, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { sumCutStats, type HttpCutStats } from '../src/origin/cut.js'
 import { cliArgs, sizeLabel } from './lib/args.js'
-import { CLI, MB, freePorts, loadNow, machineFacts, makeContent, repoRoot, scratchDir, sha256File, warnIfLoaded, type Content } from './lib/fixture.js'
+import { CLI_ARGV, MB, freePorts, loadNow, machineFacts, makeContent, repoRoot, scratchDir, sha256File, warnIfLoaded, type Content } from './lib/fixture.js'
 import { startChild, type Child, type ChildResult } from './lib/proc.js'
 import { commandLine, cutLine, fmt, markdownTable, max, median, min, writeJson } from './lib/report.js'
 
@@ -97,7 +97,7 @@ async function crowd (n: number, mode: Mode, dir: string, content: Content): Pro
   const originTimeline: Array<[number, number]> = []
   const sampler = setInterval(() => { originTimeline.push([Math.round(performance.now() - t0), content.origin.bytesSent - before.bytes]) }, 500)
   for (let i = 0; i < n; i++) {
-    const argv = [CLI, 'get', content.manifest, '--json', '--trust', content.publicKey, '--cache', join(dir, `cache-${i}`), '--out', join(dir, `out-${i}.bin`)]
+    const argv = [...CLI_ARGV, 'get', content.manifest, '--json', '--trust', content.publicKey, '--cache', join(dir, `cache-${i}`), '--out', join(dir, `out-${i}.bin`)]
     if (mode === 'http-only') argv.push('--http-only')
     else {
       // every node, node 0 included, is configured with node 0's address (node 0 recognises itself)

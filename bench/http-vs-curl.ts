@@ -13,7 +13,7 @@
 import { stat, rm } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { cliArgs, parseBytes, sizeLabel } from './lib/args.js'
-import { CLI, MB, loadNow, machineFacts, makeContent, repoRoot, scratchDir, sha256File, warnIfLoaded } from './lib/fixture.js'
+import { CLI_ARGV, MB, loadNow, machineFacts, makeContent, repoRoot, scratchDir, sha256File, warnIfLoaded } from './lib/fixture.js'
 import { startChild, type ChildResult } from './lib/proc.js'
 import { commandLine, fmt, markdownTable, max, median, writeJson } from './lib/report.js'
 
@@ -71,7 +71,7 @@ async function once (tool: Tool, size: number, round: number, dir: string, conte
     : tool === 'curl+fsync'
       // curl, then make the file durable as doswarm does before it reports success
       ? ['sh', ['-c', 'curl -s -o "$1" "$2" && sync --data "$1"', 'sh', out, content.origin.url]]
-      : [process.execPath, [...profFlags, CLI, 'get', content.manifest, '--http-only', '--json', '--cache', cache, '--out', out, '--trust', content.publicKey]]
+      : [process.execPath, [...profFlags, ...CLI_ARGV, 'get', content.manifest, '--http-only', '--json', '--cache', cache, '--out', out, '--trust', content.publicKey]]
   const r: ChildResult = await startChild(cmd, argv, { name: `${tool} #${round}`, timeoutMs, measure: true, measureDir: dir }).exited
   const rec: RunRecord = {
     size, round, tool, ok: false, wallMs: r.wallMs, mbps: size / MB / (r.wallMs / 1000),

@@ -11,7 +11,7 @@
 import { rm, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { cliArgs, sizeLabel } from './lib/args.js'
-import { CLI, MB, loadNow, machineFacts, makeContent, repoRoot, scratchDir, sha256File, warnIfLoaded, type Content } from './lib/fixture.js'
+import { CLI_ARGV, MB, loadNow, machineFacts, makeContent, repoRoot, scratchDir, sha256File, warnIfLoaded, type Content } from './lib/fixture.js'
 import { cpuSecondsOf, startChild, type Child } from './lib/proc.js'
 import { commandLine, fmt, markdownTable, median, writeJson } from './lib/report.js'
 import { rawPair, slim, type RawResult } from './raw-libp2p.js'
@@ -64,7 +64,7 @@ async function leech (round: number, dir: string, content: Content, seederAddr: 
   const cache = join(dir, `leech-${round}`)
   const before = content.origin.bytesSent
   const seederCpu0 = cpuSecondsOf(seeder.pid)
-  const r = await startChild(process.execPath, [...nodeFlags, CLI, 'get', content.manifest, '--out', out, '--trust', content.publicKey, '--cache', cache,
+  const r = await startChild(process.execPath, [...nodeFlags, ...CLI_ARGV, 'get', content.manifest, '--out', out, '--trust', content.publicKey, '--cache', cache,
     '--listen', '/ip4/127.0.0.1/tcp/0', '--peer', seederAddr, '--no-mdns', '--json'], { name: `leecher #${round}`, timeoutMs, measure: true, measureDir: dir }).exited
   const rec: LeechRun = {
     round, ok: false, mbps: NaN, wallMbps: size / MB / (r.wallMs / 1000), wallMs: r.wallMs,
@@ -104,7 +104,7 @@ async function main (): Promise<void> {
     process.stderr.write(`${sizeLabel(size)}: writing random file and manifest…\n`)
     const content = await makeContent(scratch.dir, size, pieceSize)
     const t0 = performance.now()
-    const seeder = startChild(process.execPath, [...nodeFlags, CLI, 'seed', content.manifest, content.file, '--trust', content.publicKey,
+    const seeder = startChild(process.execPath, [...nodeFlags, ...CLI_ARGV, 'seed', content.manifest, content.file, '--trust', content.publicKey,
       '--cache', join(scratch.dir, 'seeder'), '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--json'], { name: 'seeder', timeoutMs: timeoutMs * (2 * rounds + 2) })
     const ready = JSON.parse(await seeder.waitForLine(l => l.includes('"seeding":true'), timeoutMs)) as { listen: string[] }
     seedImportMs = performance.now() - t0

@@ -23,7 +23,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { JobInfo } from '../../src/daemon/api-types.js'
 import { DaemonClient } from '../../src/daemon/client.js'
-import { CLI } from '../lib/fixture.js'
+import { CLI_ARGV } from '../lib/fixture.js'
 import { cpuSecondsOf, startChild, type Child } from '../lib/proc.js'
 import { verifyOutput, type NodeRecord } from './hosts.js'
 import { nsExec } from './netns.js'
@@ -79,7 +79,7 @@ export async function startDaemon (entry: PlanEntry, dir: string, opts: { trust:
   }
   const configFile = join(d, 'config.json')
   await writeFile(configFile, JSON.stringify(config, null, 2))
-  const [cmd, args] = nsExec(entry.host.ns, process.execPath, [CLI, 'serve', '--config', configFile])
+  const [cmd, args] = nsExec(entry.host.ns, process.execPath, [...CLI_ARGV, 'serve', '--config', configFile])
   // no GNU time around a daemon: `ip netns exec` execs node itself, so the child's pid is the daemon's
   const child = startChild(cmd, args, { name: `daemon ${entry.host.ns}`, timeoutMs: opts.timeoutMs })
   await child.waitForLine(l => l.startsWith('doswarm daemon running'), START_TIMEOUT_MS)

@@ -6,7 +6,7 @@
  */
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { CLI, sha256File } from '../lib/fixture.js'
+import { CLI_ARGV, sha256File } from '../lib/fixture.js'
 import { startChild, type Child, type ChildResult } from '../lib/proc.js'
 import { nsExec, type LanHost } from './netns.js'
 import type { HttpCutStats } from '../../src/origin/cut.js'
@@ -62,7 +62,7 @@ function argv (spec: LaunchSpec): [string, string[]] {
   const { content, dir, index } = spec
   switch (spec.system) {
     case 'doswarm': {
-      const a = [CLI, 'get', content.manifest, '--json', '--trust', content.publicKey, '--cache', join(dir, `cache-${index}`),
+      const a = [...CLI_ARGV, 'get', content.manifest, '--json', '--trust', content.publicKey, '--cache', join(dir, `cache-${index}`),
         '--out', outputPath(spec), '--listen', '/ip4/0.0.0.0/tcp/7680']
       if (spec.seed) a.push('--seed')
       for (const p of spec.peers ?? []) a.push('--peer', p)

@@ -4,6 +4,7 @@
  * with the compiled CLI, a counting loopback origin, free loopback ports, and
  * the facts about the machine a result needs to be read.
  */
+import { NODE_FLAGS } from '../../src/cli/node-flags.js'
 import { execFileSync } from 'node:child_process'
 import { createHash, randomFillSync } from 'node:crypto'
 import { createReadStream, existsSync, rmSync, rmdirSync } from 'node:fs'
@@ -23,6 +24,9 @@ const here = dirname(fileURLToPath(import.meta.url))
 
 /** The compiled CLI beside the compiled benchmarks (`<outDir>/src/cli/main.js`). */
 export const CLI = resolve(here, '../../src/cli/main.js')
+
+/** `node` arguments that run the CLI as its own first line does (`doswarm …` on a user's machine): its flags, then the script. */
+export const CLI_ARGV: readonly string[] = [...NODE_FLAGS, CLI]
 
 /** The repository: the nearest ancestor of the compiled script with package.json and src/. */
 export function repoRoot (): string {
@@ -77,7 +81,7 @@ export async function sha256File (path: string): Promise<string> {
 
 /** Run the compiled CLI to completion (short commands: keygen, publish). */
 export async function cli (args: string[], timeoutMs = 300_000): Promise<string> {
-  const r = await run(process.execPath, [CLI, ...args], { name: `doswarm ${args[0] ?? ''}`, timeoutMs })
+  const r = await run(process.execPath, [...CLI_ARGV, ...args], { name: `doswarm ${args[0] ?? ''}`, timeoutMs })
   return r.stdout
 }
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=64
 import '../polyfill.js'
 import { UsageError } from '../errors.js'
 import type { Io } from './commands.js'
