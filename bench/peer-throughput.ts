@@ -15,6 +15,7 @@ import { CLI_ARGV, MB, loadNow, machineFacts, makeContent, repoRoot, scratchDir,
 import { cpuSecondsOf, startChild, type Child } from './lib/proc.js'
 import { commandLine, fmt, markdownTable, median, writeJson } from './lib/report.js'
 import { rawPair, slim, type RawResult } from './raw-libp2p.js'
+import { NODE_FLAGS } from '../src/cli/node-flags.js'
 
 const args = cliArgs(`
 Usage: node .dist-bench/bench/peer-throughput.js [options]
@@ -115,7 +116,8 @@ async function main (): Promise<void> {
       const order = round % 2 === 1 ? ['raw', 'doswarm'] : ['doswarm', 'raw']
       for (const kind of order) {
         if (kind === 'raw') {
-          const r = await rawPair({ bytes: size, chunk: pieceSize, dir: scratch.dir, timeoutMs, nodeFlags })
+          // the raw pair runs under the same V8 flags as the CLI: the comparison is of doswarm's work, not of heap settings
+          const r = await rawPair({ bytes: size, chunk: pieceSize, dir: scratch.dir, timeoutMs, nodeFlags: [...nodeFlags, ...NODE_FLAGS] })
           raws.push(r)
           process.stderr.write(`  round ${round} raw libp2p   ${fmt(r.mbps)} MB/s${r.ok ? '' : ` FAILED: ${r.error ?? ''}`}\n`)
         } else {
