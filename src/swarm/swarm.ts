@@ -390,7 +390,7 @@ export class Swarm {
       if (yieldToPeer && p.peerId > this.selfId) {
         const timer = setTimeout(() => {
           this.#yielding.delete(p.peerId)
-          if (this.#started) this.#dialDiscovered(session, [p], false)
+          if (this.#started && this.#sessions.get(session.manifest.contentId) === session) this.#dialDiscovered(session, [p], false)
         }, PEX_YIELD_MS)
         timer.unref?.()
         this.#yielding.set(p.peerId, timer)
