@@ -4,7 +4,6 @@
  * with the compiled CLI, a counting loopback origin, free loopback ports, and
  * the facts about the machine a result needs to be read.
  */
-import { NODE_FLAGS } from '../../src/cli/node-flags.js'
 import { execFileSync } from 'node:child_process'
 import { createHash, randomFillSync } from 'node:crypto'
 import { createReadStream, existsSync, rmSync, rmdirSync } from 'node:fs'
@@ -13,6 +12,7 @@ import { createServer, type Server } from 'node:net'
 import os from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { NODE_FLAGS } from '../../src/cli/node-flags.js'
 import { startOrigin, type Origin } from '../../test/helpers/origin-server.js'
 import { atExit, run } from './proc.js'
 
