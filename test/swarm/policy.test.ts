@@ -8,6 +8,32 @@ function ctx (have: Set<number>, inflight: Map<number, number>, eligible: (i: nu
   return { have: i => have.has(i), inflight: i => inflight.get(i) ?? 0, eligible }
 }
 
+/**
+ * A content session with an in-memory, empty store of `pieces` 64 KiB
+ * pieces and a test clock (`clock.now`), for the origin-rule policy tests.
+ */
+async function policySession (clock: { now: number }, opts: { pieces?: number, selfId?: string, expectPeers?: boolean, discovering?: boolean, httpDelayMs?: number } = {}): Promise<InstanceType<typeof import('../../src/swarm/session.js').ContentSession>> {
+  const { ContentSession } = await import('../../src/swarm/session.js')
+  const { UploadScheduler } = await import('../../src/swarm/upload.js')
+  const { Bitfield } = await import('../../src/util/bitfield.js')
+  const { testManifest } = await import('../helpers/origin-fixtures.js')
+  const pieces = opts.pieces ?? 16
+  const manifest = testManifest(pieces * 65536, 65536)
+  return new ContentSession({
+    store: { manifest, have: new Bitfield(pieces), complete: false, read: async () => new Uint8Array(0), onDurable: undefined },
+    selfId: opts.selfId ?? 'self',
+    uploads: new UploadScheduler(),
+    listenAddrs: () => [],
+    requestTimeoutMs: 15_000,
+    expectPeers: opts.expectPeers ?? false,
+    ...(opts.discovering !== undefined ? { discovering: opts.discovering } : {}),
+    ...(opts.httpDelayMs !== undefined ? { httpDelayMs: opts.httpDelayMs } : {}),
+    ban: () => {},
+    discovered: () => {},
+    now: () => clock.now
+  })
+}
+
 test('pickRun coalesces consecutive free pieces from the random start and caps the run', () => {
   const p = new PiecePicker(20, () => 0) // start at 0
   const have = new Set([0, 1, 5])
@@ -261,34 +287,15 @@ test('succession: a silent owner\'s block passes to exactly one successor, not t
 })
 
 test('settling with mDNS discovery: no HTTP before the first peer links or the http-delay passes; without discovery, after the settle time', async () => {
-  const { ContentSession } = await import('../../src/swarm/session.js')
-  const { UploadScheduler } = await import('../../src/swarm/upload.js')
-  const { Bitfield } = await import('../../src/util/bitfield.js')
-  const { testManifest } = await import('../helpers/origin-fixtures.js')
-  let now = 0
-  const session = (discovering: boolean): InstanceType<typeof ContentSession> => {
-    const manifest = testManifest(16 * 65536, 65536)
-    return new ContentSession({
-      store: { manifest, have: new Bitfield(16), complete: false, read: async () => new Uint8Array(0), onDurable: undefined },
-      selfId: 'self',
-      uploads: new UploadScheduler(),
-      listenAddrs: () => [],
-      requestTimeoutMs: 15_000,
-      expectPeers: false,
-      discovering,
-      httpDelayMs: 5000,
-      ban: () => {},
-      discovered: () => {},
-      now: () => now
-    })
-  }
-  const lan = session(true)
-  const alone = session(false)
+  const clock = { now: 0 }
+  const session = async (discovering: boolean): ReturnType<typeof policySession> => await policySession(clock, { discovering, httpDelayMs: 5000 })
+  const lan = await session(true)
+  const alone = await session(false)
   try {
-    now = 2000 // past the 1 s settle time and the 1 s quiet time; nobody has linked
+    clock.now = 2000 // past the 1 s settle time and the 1 s quiet time; nobody has linked
     assert.equal(lan.policy().mayUseHttp?.(0), false, 'mDNS: still waiting for a peer to show up')
     assert.equal(alone.policy().mayUseHttp?.(0), true, 'no discovery: settled, and alone it owns every block')
-    now = 5001
+    clock.now = 5001
     assert.equal(lan.policy().mayUseHttp?.(0), true, 'mDNS: nobody showed up within the http-delay')
   } finally {
     lan.close()
@@ -297,35 +304,18 @@ test('settling with mDNS discovery: no HTTP before the first peer links or the h
 })
 
 test('static peers configured and none answering: HTTP only after the longest settle time, then one short request at a time until a peer answers', async () => {
-  const { ContentSession, WARMUP_MS, WARMUP_RUN_PIECES } = await import('../../src/swarm/session.js')
-  const { UploadScheduler } = await import('../../src/swarm/upload.js')
-  const { Bitfield } = await import('../../src/util/bitfield.js')
+  const { WARMUP_MS, WARMUP_RUN_PIECES } = await import('../../src/swarm/session.js')
   const { DEFAULT_MAX_SETTLE_MS } = await import('../../src/swarm/origin-coord.js')
-  const { testManifest } = await import('../helpers/origin-fixtures.js')
-  let now = 0
-  const session = (expectPeers: boolean): InstanceType<typeof ContentSession> => {
-    const manifest = testManifest(16 * 65536, 65536)
-    return new ContentSession({
-      store: { manifest, have: new Bitfield(16), complete: false, read: async () => new Uint8Array(0), onDurable: undefined },
-      selfId: 'self',
-      uploads: new UploadScheduler(),
-      listenAddrs: () => [],
-      requestTimeoutMs: 15_000,
-      expectPeers,
-      ban: () => {},
-      discovered: () => {},
-      now: () => now
-    })
-  }
-  const waiting = session(true)
-  const alone = session(false)
+  const clock = { now: 0 }
+  const waiting = await policySession(clock, { expectPeers: true })
+  const alone = await policySession(clock, { expectPeers: false })
   try {
-    now = DEFAULT_MAX_SETTLE_MS - 1
+    clock.now = DEFAULT_MAX_SETTLE_MS - 1
     assert.equal(waiting.policy().mayUseHttp?.(0), false, 'still waiting for a static peer')
     assert.equal(alone.policy().mayUseHttp?.(0), true)
-    now = DEFAULT_MAX_SETTLE_MS + 1
+    clock.now = DEFAULT_MAX_SETTLE_MS + 1
     assert.equal(waiting.policy().mayUseHttp?.(0), true, 'gave up waiting: the origin may be used')
-    now = DEFAULT_MAX_SETTLE_MS + 10 * WARMUP_MS
+    clock.now = DEFAULT_MAX_SETTLE_MS + 10 * WARMUP_MS
     assert.equal(waiting.policy().maxHttpConcurrency?.(), 1, 'one request at a time while no peer answered')
     assert.equal(waiting.policy().maxHttpRun?.(), WARMUP_RUN_PIECES)
     assert.equal(alone.policy().maxHttpConcurrency?.(), undefined, 'no peers configured: full speed after the warm-up')
@@ -337,24 +327,9 @@ test('static peers configured and none answering: HTTP only after the longest se
 })
 
 test('a linked owner that is sending bytes is alive even before a frame completes: its blocks stay its own', async () => {
-  const { ContentSession } = await import('../../src/swarm/session.js')
-  const { UploadScheduler } = await import('../../src/swarm/upload.js')
   const { Bitfield } = await import('../../src/util/bitfield.js')
-  const { testManifest } = await import('../helpers/origin-fixtures.js')
-  let now = 0
-  const manifest = testManifest(64 * 65536, 65536)
-  const session = new ContentSession({
-    store: { manifest, have: new Bitfield(64), complete: false, read: async () => new Uint8Array(0), onDurable: undefined },
-    selfId: 'a',
-    uploads: new UploadScheduler(),
-    listenAddrs: () => [],
-    requestTimeoutMs: 15_000,
-    expectPeers: false,
-    httpDelayMs: 1000,
-    ban: () => {},
-    discovered: () => {},
-    now: () => now
-  })
+  const clock = { now: 0 }
+  const session = await policySession(clock, { pieces: 64, selfId: 'a', httpDelayMs: 1000 })
   // a downloading peer half-way through sending us a large frame: bytes arrive, no frame completes
   let bytesIn = 0
   const link = {
@@ -374,12 +349,12 @@ test('a linked owner that is sending bytes is alive even before a frame complete
     assert.ok(theirs !== undefined, 'the peer owns some block')
     const mayUseHttp = session.policy().mayUseHttp as (i: number) => boolean
     // settled at 1.5 s; the http-delay (1–2 s with jitter) passes many times over while bytes keep coming
-    for (now = 1500; now <= 8000; now += 300) {
+    for (clock.now = 1500; clock.now <= 8000; clock.now += 300) {
       bytesIn += 16 * 1024
-      assert.equal(mayUseHttp(theirs), false, `at ${now} ms the streaming owner keeps its block`)
+      assert.equal(mayUseHttp(theirs), false, `at ${clock.now} ms the streaming owner keeps its block`)
     }
     // the bytes stop: after 2 × the delay it counts as silent and its block passes on
-    now += 2100
+    clock.now += 2100
     assert.equal(mayUseHttp(theirs), true, 'a silent owner passes its turn')
   } finally {
     session.close()
