@@ -22,6 +22,7 @@ import { PROTOCOL_ID } from '../protocol/constants.js'
 import { InboundAdmission, libp2pCeilings, registerAdmission } from './admission.js'
 import { groupPsk } from './group.js'
 import { loadOrCreatePeerKey } from './identity.js'
+import { quietRepeats } from './quiet-discovery.js'
 import { guardedYamux } from './yamux-guard.js'
 
 export { PEER_KEY_FILE, loadOrCreatePeerKey } from './identity.js'
@@ -255,7 +256,7 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
     identify: identify(),
     ping: ping({ maxInboundStreams: pingStreamsFor(limits.pingIntervalMs), maxOutboundStreams: pingStreamsFor(limits.pingIntervalMs) })
   }
-  if (init.mdns !== false) services.mdns = mdns({ serviceTag: MDNS_SERVICE_TAG })
+  if (init.mdns !== false) services.mdns = quietRepeats(mdns({ serviceTag: MDNS_SERVICE_TAG }))
 
   const streamOptions = {
     maxStreamWindowSize: limits.maxStreamWindowSize,

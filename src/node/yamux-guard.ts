@@ -141,6 +141,46 @@ export class YamuxFrameGuard {
 
 const violations = new WeakMap<object, ProtocolError>()
 
+/** yamux stream state "Established" (`StreamState` of @chainsafe/libp2p-yamux 8.x). */
+const STATE_ESTABLISHED = 3
+
+/** The fields of a yamux 8.x stream that {@link lazyWindowUpdates} reads. */
+interface YamuxStreamWindow {
+  state: number
+  recvWindow: number
+  recvWindowCapacity: number
+  sendWindowUpdate: () => void
+}
+
+function isYamuxStreamWindow (s: unknown): s is YamuxStreamWindow {
+  const w = s as Partial<YamuxStreamWindow> | null
+  return typeof w === 'object' && w !== null && typeof w.sendWindowUpdate === 'function' &&
+    typeof w.state === 'number' && typeof w.recvWindow === 'number' && typeof w.recvWindowCapacity === 'number'
+}
+
+/**
+ * Make a yamux stream grant its receive window in halves. yamux 8.0.1 sends a
+ * WINDOW_UPDATE after every DATA frame it receives, however small; the
+ * sender then sends a frame the size of that update, so a stream keeps as
+ * many frames in flight as it ever had. Measured on a 1 GiB seeder → leecher
+ * transfer: ~2,600 updates per GiB, each an encryption and two socket writes
+ * here and a read and a decryption at the sender; on the 100 Mbit/s LAN
+ * emulation many more, each for a few KB. Like go-yamux, the stream now
+ * grants credit only once at least half of its window is used up (or when it
+ * must: SYN/ACK flags, resuming from a pause — yamux's own rules for those
+ * are unchanged). The sender is never blocked: it still holds at least half a
+ * window of credit whenever an update is held back. Streams without the
+ * expected fields are left alone.
+ */
+export function lazyWindowUpdates (stream: unknown): void {
+  if (!isYamuxStreamWindow(stream)) return
+  const eager = stream.sendWindowUpdate.bind(stream)
+  stream.sendWindowUpdate = () => {
+    if (stream.state === STATE_ESTABLISHED && stream.recvWindowCapacity * 2 > stream.recvWindow) return
+    eager()
+  }
+}
+
 /** The guard's reason for closing the connection of `muxer` (`connection.muxer`), if it did. */
 export function guardViolation (muxer: unknown): ProtocolError | undefined {
   return typeof muxer === 'object' && muxer !== null ? violations.get(muxer) : undefined
@@ -166,8 +206,17 @@ export function guardedYamux (init: YamuxMuxerInit & YamuxGuardLimits & {
     const factory: StreamMuxerFactory = inner()
     const create = factory.createStreamMuxer.bind(factory)
     factory.createStreamMuxer = (maConn): StreamMuxer => {
-      const muxer = create(maConn) as StreamMuxer & { onData: (buf: Uint8Array | ChunkList) => void }
+      const muxer = create(maConn) as StreamMuxer & { onData: (buf: Uint8Array | ChunkList) => void, _newStream?: (...args: unknown[]) => unknown }
       const onData = muxer.onData.bind(muxer)
+      // every stream, ours and the remote's, is made here (yamux 8.x)
+      const newStream = muxer._newStream?.bind(muxer)
+      if (newStream !== undefined) {
+        muxer._newStream = (...args) => {
+          const stream = newStream(...args)
+          lazyWindowUpdates(stream)
+          return stream
+        }
+      }
       const guard = new YamuxFrameGuard(limits)
       const report = (err: ProtocolError): void => {
         if (violations.has(muxer)) return

@@ -7,6 +7,7 @@
 import { AbortedError, throwIfAborted } from '../errors.js'
 import type { ByteChunks, FrameDecoder } from './decode.js'
 import type { Frame } from './message.js'
+import type { Uint8ArrayList } from 'uint8arraylist'
 
 /**
  * How long {@link writeFrames} waits for 'drain' when the caller gives no
@@ -114,7 +115,7 @@ function eventChunks (stream: MessageEventSource): AsyncIterator<Uint8Array | By
 /** The writable side of a libp2p v3 stream, as far as {@link writeFrames} needs it. */
 export interface FrameSink {
   /** Queue bytes; `false` means the buffer is full and 'drain' will follow. */
-  send: (data: Uint8Array) => boolean
+  send: (data: Uint8Array | Uint8ArrayList) => boolean
   /** True while the stream waits for 'drain'. */
   readonly writableNeedsDrain?: boolean
   /** 'open' while usable (libp2p `MessageStreamStatus`). */
@@ -255,7 +256,7 @@ function waitForDrain (stream: FrameSink, signal: AbortSignal | undefined): Prom
  * closes meanwhile rejects with {@link StreamClosedError}; errors thrown by
  * `send()` (a stream closed for writing) propagate.
  */
-export async function writeFrames (stream: FrameSink, chunks: readonly Uint8Array[], signal?: AbortSignal): Promise<void> {
+export async function writeFrames (stream: FrameSink, chunks: ReadonlyArray<Uint8Array | Uint8ArrayList>, signal?: AbortSignal): Promise<void> {
   throwIfAborted(signal)
   while (stream.writableNeedsDrain === true) await waitForDrain(stream, signal)
   throwIfAborted(signal)

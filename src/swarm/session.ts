@@ -497,10 +497,16 @@ export class ContentSession implements PeerLinkHost {
     if (indices.length > 0) this.#broadcast(ix => ({ type: 'RELEASE', indices: ix }), indices)
   }
 
-  /** New durable pieces: HAVE to every peer (a HAVE also fulfils our claim). */
+  /**
+   * New durable pieces: HAVE to every peer (a HAVE also fulfils our claim)
+   * that may still want them. A peer holding every piece is skipped: it
+   * fetches nothing, and on a seeder-to-leecher link these HAVEs were half
+   * of the leecher's messages.
+   */
   #announce (indices: number[]): void {
     for (const i of indices) this.#myClaims.delete(i)
     for (const link of this.links.values()) {
+      if (link.remote.full) continue
       for (const i of indices) void link.send({ type: 'HAVE', index: i })
     }
   }

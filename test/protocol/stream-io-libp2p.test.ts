@@ -1,33 +1,16 @@
 import '../../src/polyfill.js'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { createP2PNode, type P2PNode } from '../../src/node/libp2p.js'
+import { loopbackNodes } from '../helpers/loopback-node.js'
 import { FrameDecoder } from '../../src/protocol/decode.js'
 import { encodePiece } from '../../src/protocol/encode.js'
 import type { Frame } from '../../src/protocol/message.js'
 import { readFrames, writeFrames } from '../../src/protocol/stream-io.js'
 
 const PROTO = '/doswarm-test/frames/1.0.0'
-const dirs: string[] = []
-const nodes: P2PNode[] = []
-
-after(async () => {
-  await Promise.all(nodes.map(async n => { await n.stop() }))
-  await Promise.all(dirs.map(async d => { await rm(d, { recursive: true, force: true }) }))
-})
-
 /** A loopback-only, mDNS-free node (the test network rule). */
-async function node (): Promise<P2PNode> {
-  const dir = await mkdtemp(join(tmpdir(), 'doswarm-frames-'))
-  dirs.push(dir)
-  const n = await createP2PNode({ stateDir: dir, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, log: () => {} })
-  nodes.push(n)
-  return n
-}
+const node = loopbackNodes('doswarm-frames-')
 
 describe('readFrames over real libp2p streams (TCP, Noise, yamux)', () => {
   it('a slow reader gets every frame the remote wrote before it half-closed', async () => {

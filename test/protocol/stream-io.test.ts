@@ -7,6 +7,7 @@ import fc from 'fast-check'
 import { FrameDecoder } from '../../src/protocol/decode.js'
 import { encodeFrame, encodePiece } from '../../src/protocol/encode.js'
 import type { Frame, Message } from '../../src/protocol/message.js'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import { readFrames, StreamClosedError, writeFrames, type FrameSink, type FrameSource } from '../../src/protocol/stream-io.js'
 import { concat, expectedFrame, frameContent, sampleArb, splitAt, type Sample } from './arbitraries.js'
 
@@ -136,9 +137,9 @@ class FakeSink extends EventTarget implements FrameSink {
   status = 'open'
   listeners = 0
 
-  send (data: Uint8Array): boolean {
+  send (data: Uint8Array | Uint8ArrayList): boolean {
     if (this.status !== 'open') throw new Error('closed')
-    this.sent.push(data)
+    this.sent.push(data instanceof Uint8Array ? data : data.subarray())
     if (this.full) this.writableNeedsDrain = true
     return !this.writableNeedsDrain
   }

@@ -35,13 +35,15 @@ function frameQueue (): { frames: AsyncIterator<Frame>, push: (f: Frame) => void
   }
 }
 
-/** A stream that decodes what the link sends. */
-function recordingStream (): { stream: LinkStream, sent: Frame[], next: () => Promise<Frame> } {
+/** A stream that decodes what the link sends, and counts its writes. */
+function recordingStream (): { stream: LinkStream, sent: Frame[], next: () => Promise<Frame>, writes: () => number } {
   const decoder = new FrameDecoder({ maxPayload: PIECE })
   const sent: Frame[] = []
+  let writes = 0
   let waiter: ((f: Frame) => void) | undefined
   const stream: LinkStream = {
     send: (data) => {
+      writes++
       for (const f of decoder.push(data)) { const w = waiter; waiter = undefined; if (w !== undefined) w(f); else sent.push(f) }
       return true
     },
@@ -54,6 +56,7 @@ function recordingStream (): { stream: LinkStream, sent: Frame[], next: () => Pr
   return {
     stream,
     sent,
+    writes: () => writes,
     next: async () => await new Promise<Frame>(resolve => {
       const f = sent.shift()
       if (f !== undefined) resolve(f); else waiter = resolve
@@ -61,15 +64,17 @@ function recordingStream (): { stream: LinkStream, sent: Frame[], next: () => Pr
   }
 }
 
-function makeLink (): { link: PeerLink, q: ReturnType<typeof frameQueue>, s: ReturnType<typeof recordingStream> } {
+function makeLink (serve?: (index: number) => Uint8Array): { link: PeerLink, q: ReturnType<typeof frameQueue>, s: ReturnType<typeof recordingStream> } {
   const manifest = { size: 4 * PIECE, pieceSize: PIECE } as unknown as Manifest
   const ctx = messageContext(manifest)
   const noop = (): void => {}
+  const have = new Bitfield(ctx.pieceCount)
+  if (serve !== undefined) for (let i = 0; i < ctx.pieceCount; i++) have.set(i)
   const host: PeerLinkHost = {
     manifest,
     ctx,
-    have: new Bitfield(ctx.pieceCount),
-    read: async () => { throw new Error('nothing to serve') },
+    have,
+    read: async (index) => { if (serve === undefined) throw new Error('nothing to serve'); return serve(index) },
     uploads: new UploadScheduler(),
     requestTimeoutMs: 10_000,
     onHave: noop,
@@ -117,6 +122,33 @@ describe('PeerLink: PIECE payloads', () => {
     const p1 = (await second).value
     assert.equal(p1?.bytes.buffer, chunk.buffer)
     assert.equal(p1?.owned, undefined, 'a view of a received chunk must be copied by whoever keeps it')
+    q.end()
+    await running
+    link.close()
+  })
+})
+
+describe('PeerLink: writes', () => {
+  it('sends the frames queued in one tick in one stream write, in order', async () => {
+    const { link, s } = makeLink()
+    const sends = [0, 1, 2, 3].map(async index => { await link.send({ type: 'HAVE', index }) })
+    await Promise.all(sends)
+    assert.equal(s.writes(), 1, 'four HAVEs in one tick: one write')
+    for (const index of [0, 1, 2, 3]) assert.deepEqual((await s.next()).message, { type: 'HAVE', index })
+    await link.send({ type: 'HAVE', index: 1 })
+    assert.equal(s.writes(), 2, 'a later tick: a write of its own')
+    link.close()
+  })
+
+  it('writes a PIECE header and its payload together', async () => {
+    const payload = (index: number): Uint8Array => new Uint8Array(PIECE).fill(index + 1)
+    const { link, q, s } = makeLink(payload)
+    const running = link.run()
+    q.push({ message: { type: 'REQUEST', requestId: 7, index: 2 } })
+    const f = await s.next()
+    assert.deepEqual(f.message, { type: 'PIECE', requestId: 7, index: 2, payloadLength: PIECE })
+    assert.deepEqual(f.payload, payload(2))
+    assert.equal(s.writes(), 1, 'header and payload: one write')
     q.end()
     await running
     link.close()
