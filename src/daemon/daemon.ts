@@ -132,7 +132,7 @@ export class Daemon {
 
   /** Upload and ban counters move without jobs (seeding); sample them into the book. */
   #sample (): void {
-    const s = this.node.stats()
+    const s = this.node.counters()
     if (s.bytesToPeers > this.#uploaded) this.stats.add({ bytesToPeers: s.bytesToPeers - this.#uploaded })
     this.#uploaded = Math.max(this.#uploaded, s.bytesToPeers)
     if (s.peersBanned > this.#banned) this.stats.add({ peersBanned: s.peersBanned - this.#banned })

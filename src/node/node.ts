@@ -321,6 +321,16 @@ export class DoswarmNode {
     }
   }
 
+  /**
+   * The upload and ban counters of {@link stats} alone. The daemon samples
+   * these every second; listing the addresses (libp2p enumerates the
+   * network interfaces for a 0.0.0.0 listener) cost more than the rest.
+   */
+  counters (): Pick<NodeStats, 'bytesToPeers' | 'peersBanned'> {
+    const sw = this.#swarm?.stats()
+    return { bytesToPeers: sw?.bytesToPeers ?? 0, peersBanned: sw?.peersBanned ?? 0 }
+  }
+
   /** What the cache holds (complete or partial). */
   async listCache (): Promise<CacheEntry[]> {
     return await listCache(this.cacheDir)
