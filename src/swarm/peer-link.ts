@@ -35,6 +35,8 @@ const HAVE_FLOOD_FACTOR = 2
 export const BUSY_WAIT_MS = 5000
 /** A peer that answered BUSY is not asked for more for this long. @default 1000 */
 export const BUSY_BACKOFF_MS = 1000
+/** A write batch takes no more frames once it holds this many bytes (see PeerLink #write). @default 65536 */
+export const MAX_BATCH_BYTES = 64 * 1024
 /** Unsolicited PIECE frames tolerated (late answers to cancelled requests). */
 const MAX_UNSOLICITED = 64
 
@@ -71,6 +73,14 @@ export interface LinkStream extends FrameSink {
 interface Received {
   bytes: Uint8Array
   owned?: true
+}
+
+/** Frames queued for one stream write. */
+interface Batch {
+  chunks: Uint8Array[]
+  bytes: number
+  /** settles when the batch was handed to the stream */
+  written: Promise<void>
 }
 
 interface Pending {
@@ -118,9 +128,8 @@ export class PeerLink implements PieceSource {
   #unsolicited = 0
   /** first BUSY answer since the last piece delivered */
   #busySince: number | undefined
-  /** encoded frames queued in this tick, and the write that will carry them */
-  #outbox: Uint8Array[] = []
-  #flush: Promise<void> | undefined
+  /** frames queued in this tick, not written yet */
+  #batch: Batch | undefined
 
   /** bytes read from the stream so far, frames complete or not (the swarm passes its decoder's count) */
   readonly #bytesIn: () => number
@@ -177,22 +186,26 @@ export class PeerLink implements PieceSource {
   }
 
   /**
-   * Queue encoded frames; everything queued in one tick leaves in one
-   * stream write, in order. A burst of HAVEs or REQUESTs, or a PIECE header
-   * and its payload, then costs the muxer one frame, the transport one
-   * encryption and one socket write, and the peer one window update —
-   * instead of one each. Settles when the batch was handed to the stream
-   * (after 'drain' if the stream was full).
+   * Queue encoded frames; what is queued in one tick leaves in one stream
+   * write, in order. A burst of HAVEs or REQUESTs, or a PIECE header and its
+   * payload, then costs the muxer one frame, the transport one encryption and
+   * one socket write, and the peer one window update — instead of one each.
+   * A batch takes no more writes once it holds {@link MAX_BATCH_BYTES}, so a
+   * write still overshoots the stream's buffer by at most one piece. Settles
+   * when the batch was handed to the stream (after 'drain' if it was full).
    */
   async #write (chunks: readonly Uint8Array[]): Promise<void> {
-    for (const c of chunks) this.#outbox.push(c)
-    this.#flush ??= Promise.resolve().then(async () => {
-      const out = this.#outbox
-      this.#outbox = []
-      this.#flush = undefined
-      await writeFrames(this.#stream, [out.length === 1 ? out[0] : new Uint8ArrayList(...out)], this.#closed.signal)
-    })
-    await this.#flush
+    let batch = this.#batch
+    if (batch === undefined || batch.bytes >= MAX_BATCH_BYTES) {
+      const b: Batch = { chunks: [], bytes: 0, written: Promise.resolve() }
+      b.written = Promise.resolve().then(async () => {
+        if (this.#batch === b) this.#batch = undefined
+        await writeFrames(this.#stream, [b.chunks.length === 1 ? b.chunks[0] : new Uint8ArrayList(...b.chunks)], this.#closed.signal)
+      })
+      this.#batch = batch = b
+    }
+    for (const c of chunks) { batch.chunks.push(c); batch.bytes += c.byteLength }
+    await batch.written
   }
 
   async * fetch (first: number, count: number, signal: AbortSignal): AsyncGenerator<PieceData> {

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test'
 import { FrameDecoder } from '../../src/protocol/decode.js'
 import type { Frame } from '../../src/protocol/message.js'
 import { messageContext } from '../../src/protocol/validate.js'
-import { PeerLink, type LinkStream, type PeerLinkHost } from '../../src/swarm/peer-link.js'
+import { MAX_BATCH_BYTES, PeerLink, type LinkStream, type PeerLinkHost } from '../../src/swarm/peer-link.js'
 import { UploadScheduler } from '../../src/swarm/upload.js'
 import { Bitfield } from '../../src/util/bitfield.js'
 import type { Manifest } from '../../src/manifest/index.js'
@@ -36,8 +36,8 @@ function frameQueue (): { frames: AsyncIterator<Frame>, push: (f: Frame) => void
 }
 
 /** A stream that decodes what the link sends, and counts its writes. */
-function recordingStream (): { stream: LinkStream, sent: Frame[], next: () => Promise<Frame>, writes: () => number } {
-  const decoder = new FrameDecoder({ maxPayload: PIECE })
+function recordingStream (maxPayload = PIECE): { stream: LinkStream, sent: Frame[], next: () => Promise<Frame>, writes: () => number } {
+  const decoder = new FrameDecoder({ maxPayload })
   const sent: Frame[] = []
   let writes = 0
   let waiter: ((f: Frame) => void) | undefined
@@ -64,8 +64,8 @@ function recordingStream (): { stream: LinkStream, sent: Frame[], next: () => Pr
   }
 }
 
-function makeLink (serve?: (index: number) => Uint8Array): { link: PeerLink, q: ReturnType<typeof frameQueue>, s: ReturnType<typeof recordingStream> } {
-  const manifest = { size: 4 * PIECE, pieceSize: PIECE } as unknown as Manifest
+function makeLink (serve?: (index: number) => Uint8Array | Promise<Uint8Array>, pieceSize = PIECE): { link: PeerLink, q: ReturnType<typeof frameQueue>, s: ReturnType<typeof recordingStream> } {
+  const manifest = { size: 4 * pieceSize, pieceSize } as unknown as Manifest
   const ctx = messageContext(manifest)
   const noop = (): void => {}
   const have = new Bitfield(ctx.pieceCount)
@@ -74,7 +74,7 @@ function makeLink (serve?: (index: number) => Uint8Array): { link: PeerLink, q: 
     manifest,
     ctx,
     have,
-    read: async (index) => { if (serve === undefined) throw new Error('nothing to serve'); return serve(index) },
+    read: async (index) => { if (serve === undefined) throw new Error('nothing to serve'); return await serve(index) },
     uploads: new UploadScheduler(),
     requestTimeoutMs: 10_000,
     onHave: noop,
@@ -86,7 +86,7 @@ function makeLink (serve?: (index: number) => Uint8Array): { link: PeerLink, q: 
     onClosed: noop
   }
   const q = frameQueue()
-  const s = recordingStream()
+  const s = recordingStream(pieceSize)
   const all = new Bitfield(ctx.pieceCount)
   for (let i = 0; i < ctx.pieceCount; i++) all.set(i)
   const link = new PeerLink({
@@ -149,6 +149,29 @@ describe('PeerLink: writes', () => {
     assert.deepEqual(f.message, { type: 'PIECE', requestId: 7, index: 2, payloadLength: PIECE })
     assert.deepEqual(f.payload, payload(2))
     assert.equal(s.writes(), 1, 'header and payload: one write')
+    q.end()
+    await running
+    link.close()
+  })
+
+  it('does not pile large pieces into one write', async () => {
+    const size = 2 * MAX_BATCH_BYTES
+    const payload = (index: number): Uint8Array => new Uint8Array(size).fill(index + 1)
+    // both reads finish at the same moment: the two uploads write in the same tick
+    let open = (): void => {}
+    const gate = new Promise<void>(resolve => { open = resolve })
+    let reads = 0
+    const { link, q, s } = makeLink(async (index) => { reads++; await gate; return payload(index) }, size)
+    const running = link.run()
+    q.push({ message: { type: 'REQUEST', requestId: 1, index: 0 } })
+    q.push({ message: { type: 'REQUEST', requestId: 2, index: 1 } })
+    while (reads < 2) await new Promise(resolve => setImmediate(resolve))
+    open()
+    const f0 = await s.next()
+    const f1 = await s.next()
+    assert.deepEqual([f0, f1].map(f => f.message.type), ['PIECE', 'PIECE'])
+    assert.deepEqual(f1.payload, payload(1))
+    assert.equal(s.writes(), 2, 'one write per piece')
     q.end()
     await running
     link.close()
