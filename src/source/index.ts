@@ -37,13 +37,6 @@ export interface PieceSource {
    * requests (a peer that answered BUSY). Read on every scheduling pass.
    */
   readonly busyUntil?: number
-  /**
-   * A count that grows whenever the source starts to offer a piece it did
-   * not offer before (a peer's HAVE). While it stays the same, a scheduler
-   * that found nothing to ask of the source need not look again until its
-   * own state changes. Sources without it are looked at on every pass.
-   */
-  readonly offers?: number
   /** Requests cut short, by why, since the source was created (HTTP sources; src/origin/cut.ts). */
   readonly stats?: { readonly cut?: HttpCutStats }
   /**

@@ -136,10 +136,6 @@ export class Downloader {
   readonly #sources = new Map<string, PieceSource>()
   readonly #health: SourceHealth
   readonly #picker: PiecePicker
-  /** pieces handed back by tasks (done, failed or cancelled): they may be asked of others again */
-  #released = 0
-  /** per peer source: the state in which it last had nothing to give us (see PieceSource.offers) */
-  readonly #nothingFrom = new Map<string, string>()
   readonly #policy: DownloadPolicy
   readonly #init: DownloaderInit
   readonly #inflight = new Map<number, number>()
@@ -202,7 +198,6 @@ export class Downloader {
     }
     // a peer that linked again starts afresh (a retirement for timeouts ends; bans and bad pieces stay)
     if (source.kind === 'peer') this.#health.revive(source.id)
-    this.#nothingFrom.delete(source.id)
     if (!this.#stats.has(source.id)) this.#stats.set(source.id, { id: source.id, kind: source.kind, bytes: 0, pieces: 0, rejected: 0, banned: false })
     this.#poke()
   }
@@ -363,13 +358,8 @@ export class Downloader {
       const mayUseHttp = source.kind === 'http' ? this.#policy.mayUseHttp : undefined
       while (running < limit) {
         const asked = this.#asked.get(source.id)
-        const endgame = have.length - have.count <= ENDGAME_MAX_MISSING && this.#inflight.size >= have.length - have.count
-        // a peer that had nothing for us, and nothing changed since, still has nothing:
-        // scanning every missing piece for every peer on every pass was ~4 % of a LAN daemon's CPU
-        const stamp = source.offers === undefined || source.kind === 'http' ? undefined : `${source.offers}|${this.#released}|${have.count}|${String(endgame)}|${bad.size}`
-        if (stamp !== undefined && this.#nothingFrom.get(source.id) === stamp) break
         const ctx = {
-          endgame,
+          endgame: have.length - have.count <= ENDGAME_MAX_MISSING && this.#inflight.size >= have.length - have.count,
           have: (i: number) => have.get(i),
           inflight: (i: number) => this.#inflight.get(i) ?? 0,
           eligible: (i: number) => source.has(i) && !bad.has(i) && asked?.has(i) !== true &&
@@ -381,7 +371,6 @@ export class Downloader {
         } else {
           const i = this.#picker.pickRarest(ctx)
           if (i !== undefined) run = { first: i, count: 1 }
-          else if (stamp !== undefined) this.#nothingFrom.set(source.id, stamp)
         }
         if (run === undefined) break
         this.#start(source, run.first, run.count, signal)
@@ -414,7 +403,6 @@ export class Downloader {
 
   #release (task: Task, i: number): void {
     if (!task.pieces.delete(i)) return
-    this.#released++
     this.#asked.get(task.source.id)?.delete(i)
     const n = (this.#inflight.get(i) ?? 1) - 1
     if (n <= 0) this.#inflight.delete(i); else this.#inflight.set(i, n)

@@ -157,10 +157,6 @@ export class PeerLink implements PieceSource {
    */
   get bytesIn (): number { return this.#bytesIn() }
 
-  #offers = 0
-  /** grows with every piece the peer announced after its HELLO (see PieceSource.offers) */
-  get offers (): number { return this.#offers }
-
   /** a plain flag: read for every piece on every scheduling pass */
   #isClosed = false
   get closed (): boolean { return this.#isClosed }
@@ -279,7 +275,7 @@ export class PeerLink implements PieceSource {
         throw new ProtocolError('second HELLO on one stream')
       case 'HAVE':
         if (++this.#haves > HAVE_FLOOD_FACTOR * this.#host.ctx.pieceCount) throw new ProtocolError('HAVE flood')
-        if (!this.remote.get(msg.index)) { this.remote.set(msg.index); this.#offers++; this.#host.onHave(this, msg.index) }
+        if (!this.remote.get(msg.index)) { this.remote.set(msg.index); this.#host.onHave(this, msg.index) }
         return
       case 'REQUEST':
         this.#serve(msg.requestId, msg.index)

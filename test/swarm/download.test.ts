@@ -103,32 +103,3 @@ test('the rate limiter is charged the full piece even when the store takes (deta
   assert.equal(store.complete, true)
   assert.equal(charged, pieces * PIECE)
 })
-
-test('a peer with nothing for us is not scanned again until it offers more or a piece is handed back', async () => {
-  const pieces = 8
-  const store = memoryStore(pieces)
-  let holds = false
-  let scans = 0
-  const peer = {
-    id: 'peer:offers',
-    kind: 'peer' as const,
-    offers: 0,
-    has: (_i: number) => { scans++; return holds },
-    async * fetch (first: number, count: number): AsyncGenerator<PieceData> {
-      for (let i = first; i < first + count; i++) yield { index: i, bytes: new Uint8Array(PIECE) }
-    }
-  }
-  const d = new Downloader({ store, sources: [peer], pollMs: 20, policy: { waiting: () => true } })
-  const done = run(d)
-  for (let k = 0; k < 50; k++) { d.poke(); await new Promise(resolve => setImmediate(resolve)) }
-  const idleScans = scans
-  // every missing piece was looked at once, on the first pass; 50 wake-ups later, not again
-  assert.ok(idleScans <= pieces, `${idleScans} has() calls while nothing changed`)
-  // the peer announces pieces: it is looked at again and the download completes
-  holds = true
-  peer.offers++
-  d.poke()
-  const stats = await done
-  assert.equal(store.complete, true)
-  assert.equal(stats.bytesFromPeers, pieces * PIECE)
-})
