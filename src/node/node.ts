@@ -308,15 +308,13 @@ export class DoswarmNode {
 
   /** Node-wide counters: peer id, connections, uploads, bans. */
   stats (): NodeStats {
-    const sw = this.#swarm?.stats()
     return {
       peerId: this.peerId ?? null,
       listen: this.multiaddrs,
       connections: this.#p2p?.getConnections().length ?? 0,
       connectedPeers: new Set(this.#p2p?.getConnections().map(c => c.remotePeer.toString()) ?? []).size,
-      bytesToPeers: sw?.bytesToPeers ?? 0,
-      peersBanned: sw?.peersBanned ?? 0,
-      links: sw?.links ?? 0,
+      ...this.counters(),
+      links: this.#swarm?.stats().links ?? 0,
       contents: [...this.#stores.keys()]
     }
   }

@@ -28,19 +28,6 @@ interface Dispatcher {
   dispatchEvent: (evt: Event) => boolean
 }
 
-/** Counts of what the filter let through and dropped (tests, diagnostics). */
-export interface QuietStats {
-  passed: number
-  dropped: number
-}
-
-const stats = new WeakMap<object, QuietStats>()
-
-/** The filter's counts for a service made by {@link quietRepeats}. */
-export function quietStats (service: unknown): QuietStats | undefined {
-  return typeof service === 'object' && service !== null ? stats.get(service) : undefined
-}
-
 /** The announcement's addresses in a comparable form. */
 function signature (info: PeerInfo): string {
   return info.multiaddrs.map(a => a.toString()).sort().join(' ')
@@ -59,24 +46,18 @@ export function quietRepeats<C extends object, S> (factory: (components: C) => S
     if (typeof target.dispatchEvent !== 'function' || connections === undefined) return service
     const dispatch = target.dispatchEvent.bind(service)
     const last = new Map<string, string>()
-    const counts: QuietStats = { passed: 0, dropped: 0 }
-    stats.set(service as object, counts)
     target.dispatchEvent = (evt: Event): boolean => {
       const info = (evt as CustomEvent<PeerInfo>).detail
       if (evt.type !== 'peer' || info?.id === undefined || !Array.isArray(info.multiaddrs)) return dispatch(evt)
       const key = info.id.toString()
       const sig = signature(info)
-      if (last.get(key) === sig && connections.getConnections(info.id).length > 0) {
-        counts.dropped++
-        return true
-      }
+      if (last.get(key) === sig && connections.getConnections(info.id).length > 0) return true
       last.delete(key) // re-inserted last: the map's order is the order of last announcement
       last.set(key, sig)
       if (last.size > maxRemembered) {
         const oldest = last.keys().next().value
         if (oldest !== undefined) last.delete(oldest)
       }
-      counts.passed++
       return dispatch(evt)
     }
     return service

@@ -121,9 +121,8 @@ export class FrameDecoder {
     if (this.#error !== undefined) throw this.#error
     const frames: Frame[] = []
     try {
-      if (chunk instanceof Uint8Array) { this.#pushed += chunk.byteLength; this.#feed(chunk, frames) } else {
-        for (const buf of chunk) { this.#pushed += buf.byteLength; this.#feed(buf, frames) }
-      }
+      if (chunk instanceof Uint8Array) this.#feed(chunk, frames)
+      else for (const buf of chunk) this.#feed(buf, frames)
     } catch (err) {
       this.#error = err instanceof ProtocolError ? err : new ProtocolError(`frame decoder: ${String(err)}`)
       throw this.#error
@@ -145,6 +144,7 @@ export class FrameDecoder {
   }
 
   #feed (buf: Uint8Array, frames: Frame[]): void {
+    this.#pushed += buf.byteLength
     let pos = 0
     while (pos < buf.length) {
       if (this.#state === LENGTH) {

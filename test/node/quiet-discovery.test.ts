@@ -10,7 +10,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PeerId, PeerInfo } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
-import { quietRepeats, quietStats } from '../../src/node/quiet-discovery.js'
+import { quietRepeats } from '../../src/node/quiet-discovery.js'
 
 async function somePeer (): Promise<PeerId> {
   return peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
@@ -46,7 +46,6 @@ describe('quietRepeats (mDNS announcements)', () => {
     service.announce(p, [a, b])
     service.announce(p, [b, a])
     assert.equal(seen.length, 1)
-    assert.deepEqual(quietStats(service), { passed: 1, dropped: 2 })
   })
 
   it('passes a repeat while the peer is not connected (the node re-dials it), and changed addresses', async () => {
@@ -87,7 +86,6 @@ describe('quietRepeats (mDNS announcements)', () => {
     bare.announce(p, ['/ip4/10.0.0.2/tcp/7680'])
     bare.announce(p, ['/ip4/10.0.0.2/tcp/7680'])
     assert.equal(n, 2)
-    assert.equal(quietStats(bare), undefined)
 
     const { service } = setup()
     let other = 0

@@ -362,22 +362,10 @@ test('a linked owner that is sending bytes is alive even before a frame complete
 })
 
 test('a new piece is announced to peers that may want it, not to peers holding every piece', async () => {
-  const { ContentSession } = await import('../../src/swarm/session.js')
-  const { UploadScheduler } = await import('../../src/swarm/upload.js')
   const { Bitfield } = await import('../../src/util/bitfield.js')
-  const { testManifest } = await import('../helpers/origin-fixtures.js')
   const pieces = 8
-  const store = { manifest: testManifest(pieces * 65536, 65536), have: new Bitfield(pieces), complete: false, read: async () => new Uint8Array(0), onDurable: undefined as ((indices: number[]) => void) | undefined }
-  const session = new ContentSession({
-    store,
-    selfId: 'self',
-    uploads: new UploadScheduler(),
-    listenAddrs: () => [],
-    requestTimeoutMs: 15_000,
-    expectPeers: false,
-    ban: () => {},
-    discovered: () => {}
-  })
+  const session = await policySession({ now: 0 }, { pieces })
+  const store = session.store
   const fakeLink = (peerId: string, remote: InstanceType<typeof Bitfield>): { sent: unknown[] } & Record<string, unknown> => {
     const sent: unknown[] = []
     return { sent, peerId, outbound: true, closed: false, listenAddrs: [], remote, bytesIn: 0, has: (i: number) => remote.get(i), send: async (m: unknown) => { sent.push(m) }, close: () => {} }
