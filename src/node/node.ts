@@ -253,7 +253,7 @@ export class DoswarmNode {
         const downloader = new Downloader({
           store,
           sources: origins,
-          ...(session !== undefined ? { policy: session.policy() } : {}),
+          ...(session !== undefined ? { policy: session.policy() } : { sequential: true }),
           limiter: this.#bandwidth.download(job.priority),
           onProgress: p => {
             const httpCut = emptyCutStats()

@@ -26,8 +26,8 @@ export type WorkerRequest =
   | { type: 'piece', id: number, buffer: ArrayBuffer, length: number }
   /** open the data file and start a running hash `job` */
   | { type: 'file-start', job: number, init: FileHashInit }
-  /** these pieces of `job` are durable */
-  | { type: 'file-durable', job: number, durable: number[] }
+  /** these pieces of `job` are verified and written */
+  | { type: 'file-written', job: number, written: number[] }
   /** forget `job` (close its file) */
   | { type: 'file-stop', job: number }
 

@@ -71,8 +71,8 @@ interface FileJob {
  * It ends once, through the `onEnd` given to startFileHash, unless stopped first.
  */
 export interface FileHashJob {
-  /** These pieces are durable: the worker may read them back now. */
-  durable: (indices: number[]) => void
+  /** These pieces are verified and written: the worker may read them back now. */
+  written: (indices: number[]) => void
   /** Keep the process alive until the job ends or is released (while someone awaits its digest). */
   hold: () => void
   release: () => void
@@ -129,7 +129,7 @@ export class HashPool {
   /**
    * Start a running SHA-256 of `init.dataPath` on a pool worker (the one with
    * the fewest such jobs). `onEnd` gets the digest once every piece was
-   * reported durable, or `failed` (unreadable file, worker died, pool
+   * reported written, or `failed` (unreadable file, worker died, pool
    * closed). Undefined when no worker can run it: hash the file in one pass
    * instead.
    */
@@ -150,8 +150,8 @@ export class HashPool {
       unhold(worker)
     }
     return {
-      durable: (indices) => {
-        if (this.#files.has(id)) worker.thread.postMessage({ type: 'file-durable', job: id, durable: indices } satisfies WorkerRequest)
+      written: (indices) => {
+        if (this.#files.has(id)) worker.thread.postMessage({ type: 'file-written', job: id, written: indices } satisfies WorkerRequest)
       },
       hold: () => {
         if (job.held || !this.#files.has(id)) return
@@ -180,13 +180,14 @@ export class HashPool {
       for (let i = 0; i < this.size; i++) {
         const thread = new Worker(this.#workerUrl)
         const w: PoolWorker = { thread, busy: 0, files: 0 }
-        thread.unref()
         thread.on('message', (reply: WorkerReply) => {
           if (reply.type === 'piece') this.#settle(w, reply)
           else this.#fileEnded(reply.job, reply.report)
         })
         thread.on('error', (err) => { this.#fail(w, err) })
         thread.on('exit', (code) => { this.#fail(w, new Error(`hash worker exited with code ${code}`)) })
+        // after the listeners: adding a 'message' listener refs the worker's port again
+        thread.unref()
         workers.push(w)
       }
     } catch {

@@ -3,7 +3,7 @@
  *
  * - `piece`: SHA-256 of a moved buffer, handed back (moved again) with its digest;
  * - `file-*`: running whole-file hashes ({@link RunningFileHash}). Each keeps
- *   a SHA-256 over the longest run of durable pieces from the start of its
+ *   a SHA-256 over the longest run of written pieces from the start of its
  *   data file, reading each piece back (from the page cache, usually) as soon
  *   as the run reaches it — one piece per turn of the event loop, so piece
  *   hashes queued meanwhile are not held up behind a long run.
@@ -39,7 +39,7 @@ class FileJob {
   readonly #job: number
   readonly #init: FileHashInit
   readonly #count: number
-  readonly #durable: Uint8Array
+  readonly #written: Uint8Array
   readonly #hash: Hash = createHash('sha256')
   readonly #buf: Buffer
   readonly #fd: number
@@ -53,13 +53,13 @@ class FileJob {
     this.#job = job
     this.#init = init
     this.#count = init.size === 0 ? 0 : Math.ceil(init.size / init.pieceSize)
-    this.#durable = new Uint8Array(this.#count)
+    this.#written = new Uint8Array(this.#count)
     this.#fd = openSync(init.dataPath, 'r')
     this.#buf = Buffer.allocUnsafe(Math.min(init.chunkSize, Math.max(1, init.pieceSize)))
   }
 
-  durable (indices: number[]): void {
-    for (const i of indices) if (Number.isInteger(i) && i >= 0 && i < this.#count) this.#durable[i] = 1
+  written (indices: number[]): void {
+    for (const i of indices) if (Number.isInteger(i) && i >= 0 && i < this.#count) this.#written[i] = 1
     this.#schedule()
   }
 
@@ -84,11 +84,11 @@ class FileJob {
     })
   }
 
-  /** Hash piece `next` if it is durable; report when every piece is in. */
+  /** Hash piece `next` if it is written; report when every piece is in. */
   #step (): void {
     if (this.#ended) return
     const { size, pieceSize } = this.#init
-    if (this.#next < this.#count && this.#durable[this.#next] === 1) {
+    if (this.#next < this.#count && this.#written[this.#next] === 1) {
       const start = this.#next * pieceSize
       const end = Math.min(size, start + pieceSize)
       for (let at = start; at < end;) {
@@ -102,7 +102,7 @@ class FileJob {
     }
     if (this.#next === this.#count) {
       this.#report({ type: 'digest', hashedBytes: this.#hashed, digest: new Uint8Array(this.#hash.digest()) })
-    } else if (this.#durable[this.#next] === 1) {
+    } else if (this.#written[this.#next] === 1) {
       this.#schedule()
     }
   }
@@ -134,8 +134,8 @@ port.on('message', (req: WorkerRequest) => {
       job.start()
       return
     }
-    case 'file-durable':
-      jobs.get(req.job)?.durable(req.durable)
+    case 'file-written':
+      jobs.get(req.job)?.written(req.written)
       return
     case 'file-stop':
       jobs.get(req.job)?.end()

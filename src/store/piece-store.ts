@@ -353,6 +353,7 @@ export class PieceStore {
           return
         }
         entry.phase = 'written'
+        this.#running?.written([entry.index])
         this.#commits.add(entry)
       },
       (err: unknown) => { this.#fail([entry], toStoreError(err, `write piece ${entry.index}`)) }
@@ -391,11 +392,12 @@ export class PieceStore {
       e.resolve()
       indices.push(e.index)
     }
-    this.#running?.durable(indices)
     this.#announce(indices)
   }
 
   #fail (entries: PendingPiece[], error: DoswarmError): void {
+    // the running hash may have read these pieces; they may be written again
+    if (entries.some(e => e.phase !== 'writing')) this.#running?.invalidate()
     for (const e of entries) {
       if (this.#pending.get(e.index) === e) this.#pending.delete(e.index)
       e.reject(error)

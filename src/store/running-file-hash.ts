@@ -1,21 +1,28 @@
 /**
  * The whole-file SHA-256, computed while the download runs instead of in one
  * pass at the end. A hash-pool worker (the same thread that hashes pieces:
- * hash-worker.ts) reads back each piece once the pieces before it are
- * durable — usually from the page cache, moments after the piece was
- * written — and keeps a running hash over that prefix. When the last piece
- * lands, the digest is ready, and finalize() can deliver a hard link without
- * reading the whole file again on the event loop (about a second per GiB
- * here).
+ * hash-worker.ts) reads back each piece once it and the pieces before it are
+ * verified and written — from the page cache, usually, moments after the
+ * write — and keeps a running hash over that prefix. When the last piece
+ * lands, the digest is (nearly) ready, and finalize() can deliver a hard link
+ * without reading the whole file again (about a second per GiB here).
  *
- * It reads what the data file holds after each piece verified and was made
- * durable, so it checks the assembled bytes just as the final pass would.
- * What it cannot see is a change to an already-hashed region of the data
- * file by some other local program before finalize: the store never writes
- * a piece it holds, and any piece the store drops (a failed re-verification)
- * invalidates the running hash, after which finalize hashes the whole file
- * as before. The one-pass hash also remains for small files, copies across
- * file systems, and whenever the worker fails.
+ * It follows the written pieces, not the durable ones: the bytes a read
+ * returns are the bytes the file holds whether or not they have reached the
+ * disk yet, and waiting for each group commit left the hash up to a whole
+ * batch behind when the last commit landed. Durability is still checked
+ * where it matters: finalize() only runs once every piece is durable, and
+ * fsyncs the output before the rename. A written piece that then fails its
+ * commit invalidates the hash (the store may write it again).
+ *
+ * It reads what the data file holds after each piece verified, so it checks
+ * the assembled bytes just as the final pass would. What it cannot see is a
+ * change to an already-hashed region of the data file by some other local
+ * program before finalize: the store never writes a piece it holds, and any
+ * piece the store drops (a failed re-verification) invalidates the running
+ * hash, after which finalize hashes the whole file as before. The one-pass
+ * hash also remains for small files, copies across file systems, and
+ * whenever the worker fails.
  */
 import type { FileHashInit } from './hash-messages.js'
 import type { FileHashJob, HashPool } from './hash-pool.js'
@@ -34,7 +41,7 @@ export class RunningFileHash {
 
   /**
    * Start hashing on a worker of `pool`; `held` are the pieces already
-   * durable (a resumed download). Without a worker the digest is simply
+   * held (a resumed download). Without a worker the digest is simply
    * never available.
    */
   constructor (pool: HashPool, init: FileHashInit, held: number[]) {
@@ -43,16 +50,16 @@ export class RunningFileHash {
       this.#settle(r.type === 'digest' && r.hashedBytes === init.size ? r.digest : undefined)
     })
     if (this.#job === undefined) this.#settle(undefined)
-    else if (held.length > 0) this.durable(held)
+    else if (held.length > 0) this.written(held)
   }
 
-  /** These pieces were just made durable. */
-  durable (indices: number[]): void {
-    if (!this.#settled) this.#job?.durable(indices)
+  /** These pieces were just verified and written. */
+  written (indices: number[]): void {
+    if (!this.#settled) this.#job?.written(indices)
   }
 
   /**
-   * The digest of the whole data file once every piece was durable, or
+   * The digest of the whole data file once every piece was written, or
    * undefined when it is not available (still missing pieces, invalidated,
    * failed): then hash the file in one pass.
    */

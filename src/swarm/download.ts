@@ -117,6 +117,13 @@ export interface DownloaderInit {
   /** @default DEFAULT_PEER_COOLDOWN_MS */
   peerCooldownMs?: number
   random?: () => number
+  /**
+   * Pick from piece 0 upwards instead of from a random start. For a download
+   * with no peers (HTTP only) there is no one to spread over, and in-order
+   * pieces let the store's running file hash keep pace with the download.
+   * @default false
+   */
+  sequential?: boolean
   onProgress?: (p: DownloadProgress) => void
   /** A source was banned, for bad pieces or a protocol violation, with the reason (the swarm disconnects it). */
   onBan?: (source: PieceSource, reason: string) => void
@@ -165,7 +172,7 @@ export class Downloader {
     this.#store = init.store
     this.#manifest = init.store.manifest
     this.#health = new SourceHealth(init.health)
-    this.#picker = new PiecePicker(pieceCount(this.#manifest), init.random)
+    this.#picker = new PiecePicker(pieceCount(this.#manifest), init.sequential === true ? () => 0 : init.random)
     this.#policy = init.policy ?? {}
     this.#reused = init.store.have.count
     for (const s of init.sources ?? []) this.addSource(s)

@@ -81,3 +81,30 @@ test('store: a hash worker dying with a piece is a STORE_IO error, then pieces a
   assert.deepEqual(new Uint8Array(await store.read(0)), piece(data, m, 0))
   assert.equal(hashPool.degraded, true)
 })
+
+test('hash pool: an idle pool does not keep the process alive, even after a file hash ended on its own', async (t) => {
+  // in a child process: a file hash that ends (digest reported) without anyone awaiting it, then nothing
+  const dir = await tempDir(t)
+  const file = join(dir, 'data')
+  await writeFile(file, randomBytes(3 * 1024))
+  const pool = pathToFileURL(join(import.meta.dirname, '../../src/store/hash-pool.js')).href
+  const script = `
+    const { HashPool } = await import(${JSON.stringify(pool)})
+    const p = new HashPool({ workers: 1 })
+    const alive = setInterval(() => {}, 1000) // the job is not held: something else keeps us up meanwhile
+    await new Promise(resolve => {
+      const job = p.startFileHash({ dataPath: ${JSON.stringify(file)}, size: 3072, pieceSize: 1024, chunkSize: 1024 }, resolve)
+      job.written([0, 1, 2])
+    })
+    clearInterval(alive)
+    console.log('hashed')`
+  const { spawn } = await import('node:child_process')
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  const timer = setTimeout(() => { child.kill('SIGKILL') }, 15_000)
+  const code = await new Promise<number | null>(resolve => child.on('exit', resolve))
+  clearTimeout(timer)
+  assert.equal(code, 0, 'the child exited by itself (killed after 15 s otherwise)')
+  assert.equal(out.trim(), 'hashed')
+})

@@ -11,7 +11,7 @@ import { content, makeManifest, piece, sha256, tempDir } from './fixture.js'
 
 const P = 16 * 1024
 
-test('running file hash: pieces durable in any order give the whole-file digest; invalidate and failures give none', async (t) => {
+test('running file hash: pieces written in any order give the whole-file digest; invalidate and failures give none', async (t) => {
   const dir = await tempDir(t)
   const data = content(10 * P + 123)
   const path = join(dir, 'data')
@@ -20,14 +20,14 @@ test('running file hash: pieces durable in any order give the whole-file digest;
   const pool = new HashPool({ workers: 1 })
   t.after(async () => { await pool.close() })
   const h = new RunningFileHash(pool, init, [3, 7])
-  for (const batch of [[10, 1], [0, 2], [9, 8, 6], [5, 4]]) h.durable(batch)
+  for (const batch of [[10, 1], [0, 2], [9, 8, 6], [5, 4]]) h.written(batch)
   assert.deepEqual(await h.digest(), new Uint8Array(sha256(data)))
 
   const partial = new RunningFileHash(pool, init, [1, 2, 3])
   const early = partial.digest(AbortSignal.timeout(200))
   assert.equal(await early, undefined, 'an abort while pieces are missing yields no digest')
   partial.invalidate()
-  partial.durable([0, 4, 5, 6, 7, 8, 9, 10])
+  partial.written([0, 4, 5, 6, 7, 8, 9, 10])
   assert.equal(await partial.digest(), undefined, 'invalidated stays invalid')
 
   const missing = new RunningFileHash(pool, { ...init, dataPath: join(dir, 'nope') }, [])
@@ -42,7 +42,7 @@ test('running file hash: pieces durable in any order give the whole-file digest;
   const again = new RunningFileHash(pool, init, [])
   const piece0 = new Uint8Array(data.subarray(0, P))
   assert.deepEqual((await pool.sha256(piece0)).digest, new Uint8Array(sha256(data.subarray(0, P))))
-  again.durable(Array.from({ length: 11 }, (_, i) => i))
+  again.written(Array.from({ length: 11 }, (_, i) => i))
   assert.deepEqual(await again.digest(), new Uint8Array(sha256(data)))
   assert.equal(pool.degraded, false)
 
@@ -113,4 +113,37 @@ test('store with a running hash: finalize delivers the verified file; a data fil
   assert.deepEqual(sha256(onDisk), sha256(data), 'data file repaired')
   await store2.finalize(out2)
   assert.deepEqual(new Uint8Array(await readFile(out2)), data)
+})
+
+test('store: the running hash reads each piece once it is written, not after its group commit', async (t) => {
+  const cacheDir = await tempDir(t)
+  const data = content(10 * P + 5)
+  const m = makeManifest(data, P)
+  /** pieces reported to the running hash, with how many pieces were durable at that moment */
+  const told: Array<{ indices: number[], durable: number }> = []
+  let store: PieceStore | undefined
+  class Spy extends HashPool {
+    override startFileHash (...args: Parameters<HashPool['startFileHash']>): ReturnType<HashPool['startFileHash']> {
+      const job = super.startFileHash(...args)
+      if (job === undefined) return job
+      return { ...job, written: (indices) => { told.push({ indices, durable: store?.have.count ?? -1 }); job.written(indices) } }
+    }
+  }
+  const hashPool = new Spy({ workers: 1 })
+  t.after(async () => { await hashPool.close() })
+  // commits wait a minute (or 100 pieces): every piece is written long before it is durable
+  store = await PieceStore.open({ cacheDir, manifest: m, runningHashMinSize: 0, hashPool, checkpointIntervalMs: 60_000, checkpointPieces: 100 })
+  t.after(async () => { await store?.close() })
+  const s = store
+  let written = 0
+  const puts = Array.from({ length: 11 }, async (_, i) => await s.put(i, piece(data, m, i), undefined, { onWritten: () => { written++ } }))
+  while (written < 11) await new Promise(resolve => setTimeout(resolve, 5))
+  assert.equal(s.have.count, 0, 'nothing committed yet')
+  assert.deepEqual(told.flatMap(x => x.indices).sort((a, b) => a - b), Array.from({ length: 11 }, (_, i) => i))
+  assert.ok(told.every(x => x.durable === 0), 'told before any commit')
+  await s.flush()
+  for (const r of await Promise.all(puts)) assert.deepEqual(r, { ok: true, duplicate: false })
+  const out = join(cacheDir, 'out.bin')
+  await s.finalize(out)
+  assert.deepEqual(new Uint8Array(await readFile(out)), data)
 })

@@ -103,3 +103,25 @@ test('the rate limiter is charged the full piece even when the store takes (deta
   assert.equal(store.complete, true)
   assert.equal(charged, pieces * PIECE)
 })
+
+test('sequential: HTTP runs start at piece 0 whatever the random start would be', async () => {
+  const runs = async (sequential: boolean): Promise<number[]> => {
+    const firsts: number[] = []
+    const origin: PieceSource = {
+      id: 'http:scripted',
+      kind: 'http',
+      maxConcurrent: 1,
+      has: () => true,
+      async * fetch (first: number, count: number): AsyncGenerator<PieceData> {
+        firsts.push(first)
+        for (let i = first; i < first + count; i++) yield { index: i, bytes: new Uint8Array(PIECE) }
+      }
+    }
+    const store = memoryStore(8)
+    await run(new Downloader({ store, sources: [origin], pollMs: 10, maxRangeBytes: 2 * PIECE, random: () => 0.5, sequential }))
+    assert.equal(store.complete, true)
+    return firsts
+  }
+  assert.deepEqual(await runs(true), [0, 2, 4, 6], 'in order from piece 0')
+  assert.deepEqual(await runs(false), [4, 6, 0, 2], 'from the random start, wrapping')
+})
