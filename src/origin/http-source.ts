@@ -2,19 +2,20 @@
  * {@link HttpSource}: the HTTP origin as a {@link PieceSource}. It turns a
  * `fetch(first, count)` into one Range request (following vetted redirects),
  * retries retryable failures with backoff from the first piece not yet
- * yielded, and reuses keep-alive connections through Node's `http.Agent`
- * (and `https.Agent` for https: origins; `connections` per origin host).
+ * yielded, and reuses keep-alive connections: our own HTTP/1.1 client's pool
+ * for http: origins (http1-client.ts), Node's `https.Agent` for https:
+ * (`connections` per origin host either way).
  *
  * The source does not hash: each piece it yields has the right length and
  * index, and nothing more is promised — the store's choke point verifies.
  */
-import { Agent as HttpAgent } from 'node:http'
 import { Agent as HttpsAgent } from 'node:https'
 import type { LookupFunction } from 'node:net'
 import { AbortedError, DoswarmError, OriginError, UsageError } from '../errors.js'
 import { pieceCount } from '../manifest/types.js'
 import type { PieceData, PieceSource } from '../source/index.js'
 import { backoffDelay, sleep } from './backoff.js'
+import { Http1Pool } from './http1-client.js'
 import { resolveOptions, type HttpSourceInit, type HttpSourceOptions } from './options.js'
 import { RangeRequest } from './range-request.js'
 import { checkRedirect, guardedLookup, hostOf, type RedirectPolicy } from './redirect.js'
@@ -54,7 +55,7 @@ export class HttpSource implements PieceSource {
   readonly #opts: HttpSourceOptions
   readonly #pieces: number
   /** keep-alive pools, created on first use: http: and https: */
-  #http: HttpAgent | undefined
+  #http: Http1Pool | undefined
   #https: HttpsAgent | undefined
   readonly #lookup: LookupFunction
   readonly #redirects: RedirectPolicy
@@ -81,10 +82,11 @@ export class HttpSource implements PieceSource {
    * The pool for `url`'s scheme. No timeouts of its own: our StallWatch owns
    * connect, header and body timing (it is pause-aware and enforces a minimum rate).
    */
-  #agentFor (url: URL): HttpAgent {
-    const init = { keepAlive: true, maxSockets: this.#opts.connections, maxFreeSockets: this.#opts.connections }
-    if (url.protocol === 'https:') return (this.#https ??= new HttpsAgent(init))
-    return (this.#http ??= new HttpAgent(init))
+  #poolFor (url: URL): { agent: HttpsAgent } | { http1: Http1Pool } {
+    if (url.protocol === 'https:') {
+      return { agent: (this.#https ??= new HttpsAgent({ keepAlive: true, maxSockets: this.#opts.connections, maxFreeSockets: this.#opts.connections })) }
+    }
+    return { http1: (this.#http ??= new Http1Pool({ maxSockets: this.#opts.connections, lookup: this.#lookup })) }
   }
 
   /** Fetches worth running at once: one per connection. */
@@ -169,7 +171,7 @@ export class HttpSource implements PieceSource {
     let url = o.url
     for (let hops = 0; ; hops++) {
       const req = new RangeRequest({
-        agent: this.#agentFor(url),
+        ...this.#poolFor(url),
         lookup: this.#lookup,
         url,
         manifest: o.manifest,

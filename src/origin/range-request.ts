@@ -1,20 +1,20 @@
 /**
- * One HTTP exchange: `GET` with `Range: bytes=a-b` for a run of pieces, over
- * Node's own HTTP client (its llhttp parser is native code: no WebAssembly
- * to compile, no copy of each chunk into a parser's memory — see
- * docs/benchmarks.md, RSS). We see each body chunk as the parser delivered
- * it, pause the response when our consumer is behind, and hang up without
- * reading a byte more than asked (THREATS C4, T4, T5).
+ * One HTTP exchange: `GET` with `Range: bytes=a-b` for a run of pieces. For
+ * `http:` origins it runs on our own HTTP/1.1 client (http1-client.ts: one
+ * reused read buffer per connection, body bytes lent, not copied); for
+ * `https:` on Node's (node:https). We see each body chunk as the parser
+ * delivered it, pause the response when our consumer is behind, and hang up
+ * without reading a byte more than asked (THREATS C4, T4, T5).
  *
  * Memory: body bytes are copied straight from each chunk into a
  * preallocated buffer of the current piece. At most one completed piece waits
  * for the consumer; when a second would start while it waits, the response is
- * paused and the rest of the current chunk is kept by reference, not copied.
- * Every body byte counts towards the process's {@link sharedGcNudge}: the
- * chunks node:http allocates are freed by a collection, and nothing else
- * would trigger one soon enough.
+ * paused and the rest of the current chunk is copied aside (chunks are only
+ * lent to us). Every body byte node:https delivers counts towards the
+ * process's {@link sharedGcNudge}: the chunks it allocates are freed by a
+ * collection, and nothing else would trigger one soon enough.
  */
-import type { Agent, ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { Agent, IncomingMessage } from 'node:http'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { LookupFunction } from 'node:net'
@@ -26,6 +26,7 @@ import type { PieceData } from '../source/index.js'
 import { parseRetryAfter } from './backoff.js'
 import { MAX_DISCARD_BODY_BYTES, PRIVATE_ADDRESS_REFUSED, REDIRECT_STATUSES } from './constants.js'
 import { checkPartialResponse, formatRange, pieceByteRange, type ByteRange } from './http-range.js'
+import type { Exchange, Http1Pool } from './http1-client.js'
 import { StallWatch, type StallKind, type StallLimits } from './stall.js'
 
 /** What the response head said. Errors reject instead. */
@@ -34,8 +35,10 @@ export type ResponseHead =
   | { kind: 'redirect', status: number, location: string }
 
 export interface RangeRequestInit {
-  /** keep-alive connection pool for the URL's scheme (an `https.Agent` for https:) */
-  agent: Agent
+  /** keep-alive connection pool for https: (and for http: when `http1` is not given) @default Node's global agent */
+  agent?: Agent
+  /** our own client's connection pool, used for http: URLs */
+  http1?: Http1Pool
   /** address lookup for new connections (the redirect guard) */
   lookup: LookupFunction
   url: URL
@@ -57,6 +60,16 @@ export interface RangeRequestInit {
  */
 type State = 'idle' | 'headers' | 'body' | 'discard' | 'done'
 
+/** What RangeRequest needs of a transport, whichever client runs it. */
+interface Transport {
+  pause: () => void
+  resume: () => void
+  /** Hang up: no more events (a request still queued for a connection is dropped too). */
+  destroy: (err: Error) => void
+}
+
+type Headers = Record<string, string | string[] | undefined>
+
 interface Deferred<T> {
   promise: Promise<T>
   resolve: (v: T) => void
@@ -70,8 +83,9 @@ export class RangeRequest {
   readonly #watch: StallWatch
   readonly #head: Deferred<ResponseHead> = deferred()
   #state: State = 'idle'
-  #req: ClientRequest | undefined
-  #res: IncomingMessage | undefined
+  #transport: Transport | undefined
+  /** node:http* only: chunks it allocates are collected by a nudge */
+  #nudge = false
   /** Consumer-side outcome: the error `next()` reports once ready pieces are taken. */
   #error: Error | undefined
   #complete = false
@@ -109,23 +123,47 @@ export class RangeRequest {
 
   /** Send the request. Resolves when the response head is accepted or is a redirect. */
   async start (): Promise<ResponseHead> {
-    const { signal, agent, lookup, url } = this.#init
+    const { signal, agent, lookup, url, http1 } = this.#init
     if (signal.aborted) throw new AbortedError()
     signal.addEventListener('abort', this.#onAbort, { once: true })
     this.#state = 'headers'
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest
-    const req = send(url, {
-      method: 'GET',
-      agent,
-      lookup,
-      headers: { range: formatRange(this.#range), 'accept-encoding': 'identity', 'user-agent': 'doswarm' }
-    })
-    this.#req = req
-    // the clocks start once the request has a connection, not while it queues for one
-    req.once('socket', this.#onSocket)
-    req.once('response', this.#onResponse)
-    req.on('error', this.#onError)
-    req.end()
+    const headers = { range: formatRange(this.#range), 'accept-encoding': 'identity', 'user-agent': 'doswarm' }
+    if (url.protocol === 'http:' && http1 !== undefined) {
+      const exchange: Exchange = http1.request(url, headers, {
+        socket: this.#onSocket,
+        head: this.#onHead,
+        data: this.#onData,
+        end: this.#onEnd,
+        error: this.#onError
+      })
+      this.#transport = { pause: () => { exchange.pause() }, resume: () => { exchange.resume() }, destroy: () => { exchange.destroy() } }
+    } else {
+      this.#nudge = true
+      const send = url.protocol === 'https:' ? httpsRequest : httpRequest
+      const req = send(url, { method: 'GET', agent, lookup, headers })
+      let res: IncomingMessage | undefined
+      this.#transport = {
+        pause: () => { res?.pause() },
+        resume: () => { res?.resume() },
+        destroy: (err) => { req.destroy(err) }
+      }
+      // the clocks start once the request has a connection, not while it queues for one
+      req.once('socket', this.#onSocket)
+      req.once('response', (r: IncomingMessage) => {
+        res = r
+        r.on('data', this.#onData)
+        r.once('end', this.#onEnd)
+        r.once('close', this.#onClose)
+        r.on('error', this.#onError)
+        if (this.#state !== 'headers') {
+          r.resume()
+          return
+        }
+        this.#onHead(r.statusCode ?? 0, r.headers)
+      })
+      req.on('error', this.#onError)
+      req.end()
+    }
     return await this.#head.promise
   }
 
@@ -154,24 +192,14 @@ export class RangeRequest {
     this.#abortTransport(new AbortedError('range request closed'))
   }
 
-  // ---- node:http events ---------------------------------------------------
+  // ---- transport events ------------------------------------------------
 
   readonly #onSocket = (): void => {
     if (this.#state === 'headers') this.#watch.start(false)
   }
 
-  readonly #onResponse = (res: IncomingMessage): void => {
-    this.#res = res
-    res.on('data', this.#onData)
-    res.once('end', this.#onEnd)
-    res.once('close', this.#onClose)
-    res.on('error', this.#onError)
-    if (this.#state !== 'headers') {
-      res.resume()
-      return
-    }
-    const status = res.statusCode ?? 0
-    const headers = res.headers
+  readonly #onHead = (status: number, headers: Headers): void => {
+    if (this.#state !== 'headers') return
     const url = this.#init.url.href
     if (status === 206) {
       const problem = checkPartialResponse(headers, this.#range, this.#init.manifest.size)
@@ -249,7 +277,7 @@ export class RangeRequest {
     if (state === 'done') return
     this.#state = 'done'
     this.#release()
-    this.#req?.destroy()
+    this.#transport?.destroy(err)
     if (state === 'discard') return
     // Every byte is in; how the connection ended afterwards does not matter.
     if (state === 'body' && this.#received === this.#expected) {
@@ -271,8 +299,8 @@ export class RangeRequest {
     this.#watch.bytes(n)
     this.#init.onBytes(n)
     this.#consume(chunk, 0)
-    // this chunk and the socket read it was copied from are garbage now (util/gc-nudge.ts)
-    sharedGcNudge().bytes(n)
+    // node:http's chunk and the socket read it was copied from are garbage now (util/gc-nudge.ts)
+    if (this.#nudge) sharedGcNudge().bytes(n)
   }
 
   /** Copy `chunk[off..]` into piece buffers; hand over or park each completed piece. */
@@ -302,14 +330,15 @@ export class RangeRequest {
       }
       this.#ready = done
       if (off < len || this.#received < this.#expected) {
-        // The consumer is behind: hold the rest until it takes this piece.
+        // The consumer is behind: hold the rest until it takes this piece
+        // (a copy: the chunk is only lent to us for the duration of the event).
         if (off < len) {
-          this.#leftover = chunk
-          this.#leftoverOff = off
+          this.#leftover = Buffer.from(chunk.subarray(off))
+          this.#leftoverOff = 0
         }
         this.#paused = true
         this.#watch.stop()
-        this.#res?.pause()
+        this.#transport?.pause()
         return
       }
     }
@@ -327,7 +356,7 @@ export class RangeRequest {
     }
     if (this.#state === 'body') {
       this.#watch.start(true)
-      this.#res?.resume()
+      this.#transport?.resume()
     }
   }
 
@@ -341,13 +370,13 @@ export class RangeRequest {
   }
 
   /** Drain a small body of known length to keep the connection; otherwise hang up. */
-  #discard (headers: IncomingHttpHeaders): void {
+  #discard (headers: Headers): void {
     const cl = headers['content-length']
     const len = typeof cl === 'string' && /^\d{1,16}$/.test(cl.trim()) ? Number(cl.trim()) : Infinity
     if (len <= MAX_DISCARD_BODY_BYTES) {
       this.#state = 'discard'
       this.#watch.start(false)
-      this.#res?.resume()
+      this.#transport?.resume()
     } else {
       this.#abortTransport(new AbortedError('not reading this body'))
     }
@@ -369,7 +398,7 @@ export class RangeRequest {
     this.#state = 'done'
     this.#release()
     // a request still queued for a connection is dropped from the queue too
-    this.#req?.destroy(err)
+    this.#transport?.destroy(err)
   }
 
   #fail (err: Error): void {

@@ -1,8 +1,8 @@
 /**
  * fast-check properties for every parser that reads untrusted bytes
  * (THREATS T4, T7, C2, C4, R4): the signed-manifest verifier, the manifest
- * body parser, the resume-state decoder, HTTP Content-Range handling and the
- * wire-frame decoder. Each property says: any input ends in a typed
+ * body parser, the resume-state decoder, HTTP Content-Range handling, the
+ * HTTP/1.1 response parser and the wire-frame decoder. Each property says: any input ends in a typed
  * rejection or a result that satisfies the parser's own invariants — never
  * an untyped throw, never a mutated input accepted as the original.
  *
@@ -17,6 +17,7 @@ import { encodeBody, parseBody, type ManifestBody } from '../../src/manifest/bod
 import { sealEnvelope } from '../../src/manifest/envelope.js'
 import { publicKeyToString, verifyManifest } from '../../src/manifest/index.js'
 import { checkPartialResponse, parseContentRange } from '../../src/origin/http-range.js'
+import { HttpParseError, ResponseParser } from '../../src/origin/http1-parser.js'
 import { FrameDecoder } from '../../src/protocol/index.js'
 import { decodeState, encodeState } from '../../src/store/state-codec.js'
 import { Bitfield } from '../../src/util/bitfield.js'
@@ -179,6 +180,49 @@ export function fuzzTargets (): FuzzTarget[] {
             (headers['content-length'] === undefined || headers['content-length'] === String(len + 1)) &&
             (headers['content-encoding'] === undefined || headers['content-encoding'].trim().toLowerCase() === 'identity')
           assert.equal(problem === undefined, exact, `${JSON.stringify(headers)} → ${problem ?? 'accepted'}`)
+        })
+    },
+    {
+      name: 'ResponseParser: mutated and random responses, split anywhere, end in HttpParseError or a body that keeps its framing',
+      runs: 2000,
+      property: () => fc.property(
+        fc.oneof(
+          fc.constantFrom(
+            'HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-9/20\r\nContent-Length: 10\r\n\r\n0123456789',
+            'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\nabcd\r\n3\r\nefg\r\n0\r\nT: 1\r\n\r\n',
+            'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\n\r\nto the end'
+          ).map(s => new TextEncoder().encode(s)),
+          fc.uint8Array({ maxLength: 300 })
+        ),
+        fc.array(mutation, { maxLength: 4 }),
+        fc.array(fc.nat({ max: 400 }), { maxLength: 6 }),
+        (input, muts, cuts) => {
+          const bytes = Buffer.from(mutate(input, muts))
+          let body = 0
+          let length: number | undefined
+          let complete = false
+          const p = new ResponseParser({
+            head: (h) => { length = h.headers['content-length'] === undefined ? undefined : Number(h.headers['content-length']) },
+            body: (b) => { body += b.length },
+            complete: () => { complete = true }
+          })
+          const points = [...new Set(cuts.map(c => c % (bytes.length + 1)))].sort((a, b) => a - b)
+          let at = 0
+          try {
+            for (const end of [...points, bytes.length]) {
+              if (end < at) continue
+              const stop = p.execute(bytes, at, end)
+              assert.ok(stop >= at && stop <= end)
+              if (p.done) break
+              at = end
+            }
+            p.finish()
+          } catch (err) {
+            assert.ok(err instanceof HttpParseError, String(err))
+            assert.match(err.code, /^HPE_/)
+          }
+          assert.ok(body <= bytes.length)
+          if (complete && length !== undefined) assert.equal(body, length, 'a completed Content-Length body has exactly that length')
         })
     },
     {
