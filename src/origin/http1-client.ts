@@ -42,6 +42,8 @@ export interface Http1PoolInit {
 /** Closes idle keep-alive connections after this long, in ms. */
 export const DEFAULT_IDLE_MS = 30_000
 const DEFAULT_READ_BUFFER = 64 * 1024
+/** Bytes an exchange holds for a paused consumer at most. */
+const MAX_HELD_WHILE_PAUSED = 1024 * 1024
 
 type PoolConfig = Required<Omit<Http1PoolInit, 'lookup'>> & { lookup?: LookupFunction }
 
@@ -327,7 +329,13 @@ export class Exchange {
   feed (bytes: Buffer): void {
     if (this.#over) return
     if (this.#paused) {
-      // already parsed up to a pause; keep these for resume()
+      // already parsed up to a pause; keep these for resume() (a paused socket
+      // reads nothing more, so this holds at most a read or two — capped anyway)
+      const held = (this.#pending?.length ?? 0) + bytes.length
+      if (held > MAX_HELD_WHILE_PAUSED) {
+        this.#fail(new Error(`${held} bytes arrived while paused`))
+        return
+      }
       this.#pending = this.#pending === undefined ? Buffer.from(bytes) : Buffer.concat([this.#pending, bytes])
       return
     }
