@@ -45,7 +45,9 @@ test('the control API refuses callers without the token and accepts the owner', 
 })
 
 test('a job submitted over the API downloads, pauses, resumes and shows in stats and /metrics', { timeout: 60_000 }, async () => {
-  const fx = await swarmFixture({ size: 2 * 1024 * 1024, pieceSize: 64 * 1024, behaviour: () => ({ kind: 'trickle', intervalMs: 5, bytesPerTick: 32 * 1024 }) })
+  // ~0.8 MB/s: the 2 MiB take ~2.6 s, so the pause (after 3 pieces) lands while a range is still in flight
+  // even on a loaded machine — an HTTP-only job asks for the whole file in one range (from piece 0)
+  const fx = await swarmFixture({ size: 2 * 1024 * 1024, pieceSize: 64 * 1024, behaviour: () => ({ kind: 'trickle', intervalMs: 5, bytesPerTick: 4 * 1024 }) })
   const { daemon, client } = await startTestDaemon(fx.dir, { trust: [fx.publicKey], mode: 'http-only' })
   try {
     await assert.rejects(client.createJob({ manifest: b64(fx.manifest.bytes), out: 'relative/path' }), { code: 'USAGE' })
