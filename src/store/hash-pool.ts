@@ -15,8 +15,12 @@
  * ({@link HashPoolError}) — never guessed at.
  *
  * The same workers run the store's running whole-file hashes
- * ({@link HashPool.startFileHash}): one kind of worker, so a download costs
- * one worker isolate, not two (docs/benchmarks.md, RSS).
+ * ({@link HashPool.startFileHash}): one kind of worker. With two workers (the
+ * default wherever there are two cores), piece hashes go to a worker that
+ * runs no file hash when there is one: sharing a thread, the file hash fell
+ * ~0.4 s behind a 1 GiB download and finalize waited for it; on its own
+ * thread it keeps pace (docs/benchmarks.md, 3 Dec). The cost is one more
+ * worker isolate, ~9 MB.
  *
  * One pool per process ({@link sharedHashPool}), created on first use. Its
  * workers keep the process alive only while a hash is pending (or a file
@@ -33,11 +37,14 @@ export interface Hashed {
   digest: Uint8Array
 }
 
+/** Default worker threads: one for piece hashes and one for a running file hash, unless there is a single core. */
+export const DEFAULT_WORKERS = (): number => availableParallelism() > 1 ? 2 : 1
+
 /** Buffers smaller than this are hashed on the calling thread. @default 262144 */
 export const DEFAULT_INLINE_BELOW = 256 * 1024
 
 export interface HashPoolInit {
-  /** Worker threads. @default min(2, max(1, availableParallelism() - 1)) */
+  /** Worker threads. @default 2, or 1 on a single core ({@link DEFAULT_WORKERS}) */
   workers?: number
   /** Hash inline below this many bytes. @default 262144 */
   inlineBelow?: number
@@ -96,7 +103,7 @@ export class HashPool {
   readonly #files = new Map<number, FileJob>()
 
   constructor (init: HashPoolInit = {}) {
-    this.size = init.workers ?? Math.min(2, Math.max(1, availableParallelism() - 1))
+    this.size = init.workers ?? DEFAULT_WORKERS()
     this.inlineBelow = init.inlineBelow ?? DEFAULT_INLINE_BELOW
     this.#workerUrl = init.workerUrl ?? new URL('./hash-worker.js', import.meta.url)
   }
@@ -116,8 +123,10 @@ export class HashPool {
     if (this.#broken || this.size <= 0 || bytes.byteLength < this.inlineBelow || !movable) return hashInline(bytes)
     const workers = this.#start()
     if (workers === undefined) return hashInline(bytes)
+    // the least busy worker, preferring one with no running file hash (it keeps pace on its own thread)
+    const load = (w: PoolWorker): number => (w.files > 0 ? 1e9 : 0) + w.busy
     let worker = workers[0]
-    for (const w of workers) if (w.busy < worker.busy) worker = w
+    for (const w of workers) if (load(w) < load(worker)) worker = w
     const id = this.#nextId++
     const result = new Promise<Hashed>((resolve, reject) => { this.#pending.set(id, { resolve, reject, worker }) })
     hold(worker)

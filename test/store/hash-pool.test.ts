@@ -4,6 +4,8 @@ import { createHash, randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { syncBuiltinESMExports } from 'node:module'
+import workerThreads from 'node:worker_threads'
 import { HashPool, HashPoolError } from '../../src/store/hash-pool.js'
 import { PieceStore } from '../../src/store/index.js'
 import { content, makeManifest, piece, tempDir } from './fixture.js'
@@ -107,4 +109,45 @@ test('hash pool: an idle pool does not keep the process alive, even after a file
   clearTimeout(timer)
   assert.equal(code, 0, 'the child exited by itself (killed after 15 s otherwise)')
   assert.equal(out.trim(), 'hashed')
+})
+
+test('hash pool: with two workers, piece hashes keep off the worker that runs a file hash', async (t) => {
+  const Original = workerThreads.Worker
+  const started: Array<{ pieces: number, files: number }> = []
+  class Counting extends Original {
+    readonly seen = { pieces: 0, files: 0 }
+    constructor (url: string | URL, opts?: workerThreads.WorkerOptions) {
+      super(url, opts)
+      started.push(this.seen)
+    }
+
+    override postMessage (msg: { type?: string }, transfer?: readonly workerThreads.Transferable[]): void {
+      if (msg.type === 'piece') this.seen.pieces++
+      if (msg.type === 'file-start') this.seen.files++
+      super.postMessage(msg, transfer)
+    }
+  }
+  workerThreads.Worker = Counting
+  syncBuiltinESMExports()
+  t.after(() => { workerThreads.Worker = Original; syncBuiltinESMExports() })
+
+  const dir = await tempDir(t)
+  const file = join(dir, 'data')
+  await writeFile(file, randomBytes(4 * 4096))
+  const pool = new HashPool({ workers: 2, inlineBelow: 1024 })
+  t.after(async () => { await pool.close() })
+  const job = pool.startFileHash({ dataPath: file, size: 4 * 4096, pieceSize: 4096, chunkSize: 4096 }, () => {})
+  assert.ok(job !== undefined)
+  t.after(() => { job.stop() })
+  job.written([0, 1]) // still running: pieces 2 and 3 are not written
+  const pieces = Array.from({ length: 20 }, () => new Uint8Array(randomBytes(4096)))
+  const expected = pieces.map(digestOf)
+  const results = await Promise.all(pieces.map(async p => await pool.sha256(p)))
+  assert.deepEqual(results.map(r => r.digest), expected)
+  assert.equal(started.length, 2)
+  const fileWorker = started.find(s => s.files === 1)
+  const other = started.find(s => s.files === 0)
+  assert.ok(fileWorker !== undefined && other !== undefined)
+  assert.equal(fileWorker.pieces, 0, 'no piece went to the worker running the file hash')
+  assert.equal(other.pieces, 20)
 })
