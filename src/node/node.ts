@@ -11,6 +11,7 @@ import { pieceCount, pieceLength, pieceOffset, verifyManifest, type Manifest } f
 import { HttpSource, type HttpSourceInit } from '../origin/index.js'
 import { addCutStats, emptyCutStats } from '../origin/cut.js'
 import { PieceStore, listCache, type CacheEntry } from '../store/index.js'
+import { sequentialHashPool } from '../store/hash-pool.js'
 import { Downloader, type DownloadStats } from '../swarm/download.js'
 import { DownloadJob, type DownloadResult, type JobProgress, type Priority } from './job.js'
 
@@ -198,7 +199,8 @@ export class DoswarmNode {
   async #store (manifest: Manifest): Promise<PieceStore> {
     let store = this.#stores.get(manifest.contentId)
     if (store === undefined) {
-      store = await PieceStore.open({ cacheDir: this.cacheDir, manifest })
+      // without peers pieces arrive in order: the running file hash can keep pace on a worker of its own
+      store = await PieceStore.open({ cacheDir: this.cacheDir, manifest, ...(this.init.httpOnly === true ? { hashPool: sequentialHashPool() } : {}) })
       this.#stores.set(manifest.contentId, store)
     }
     return store

@@ -15,12 +15,15 @@
  * ({@link HashPoolError}) — never guessed at.
  *
  * The same workers run the store's running whole-file hashes
- * ({@link HashPool.startFileHash}): one kind of worker. With two workers (the
- * default wherever there are two cores), piece hashes go to a worker that
- * runs no file hash when there is one: sharing a thread, the file hash fell
- * ~0.4 s behind a 1 GiB download and finalize waited for it; on its own
- * thread it keeps pace (docs/benchmarks.md, 3 Dec). The cost is one more
- * worker isolate, ~9 MB.
+ * ({@link HashPool.startFileHash}): one kind of worker. With two workers,
+ * piece hashes go to a worker that runs no file hash when there is one.
+ * That pays where pieces arrive in order (a download without peers,
+ * {@link sequentialHashPool}): sharing a thread, the file hash fell ~0.4 s
+ * behind a 1 GiB HTTP download and finalize waited for it; on its own
+ * thread it keeps pace. Where pieces arrive in random order (a swarm) the
+ * file hash can only catch up at the end anyway, and a second worker per
+ * node made a 20-node LAN run ~4 % slower — so the shared pool keeps one
+ * worker on two cores (docs/benchmarks.md, 3 Dec).
  *
  * One pool per process ({@link sharedHashPool}), created on first use. Its
  * workers keep the process alive only while a hash is pending (or a file
@@ -37,14 +40,11 @@ export interface Hashed {
   digest: Uint8Array
 }
 
-/** Default worker threads: one for piece hashes and one for a running file hash, unless there is a single core. */
-export const DEFAULT_WORKERS = (): number => availableParallelism() > 1 ? 2 : 1
-
 /** Buffers smaller than this are hashed on the calling thread. @default 262144 */
 export const DEFAULT_INLINE_BELOW = 256 * 1024
 
 export interface HashPoolInit {
-  /** Worker threads. @default 2, or 1 on a single core ({@link DEFAULT_WORKERS}) */
+  /** Worker threads. @default min(2, max(1, availableParallelism() - 1)) */
   workers?: number
   /** Hash inline below this many bytes. @default 262144 */
   inlineBelow?: number
@@ -103,7 +103,7 @@ export class HashPool {
   readonly #files = new Map<number, FileJob>()
 
   constructor (init: HashPoolInit = {}) {
-    this.size = init.workers ?? DEFAULT_WORKERS()
+    this.size = init.workers ?? Math.min(2, Math.max(1, availableParallelism() - 1))
     this.inlineBelow = init.inlineBelow ?? DEFAULT_INLINE_BELOW
     this.#workerUrl = init.workerUrl ?? new URL('./hash-worker.js', import.meta.url)
   }
@@ -281,4 +281,16 @@ let shared: HashPool | undefined
 export function sharedHashPool (): HashPool {
   shared ??= new HashPool()
   return shared
+}
+
+let sequential: HashPool | undefined
+
+/**
+ * The process-wide pool for downloads whose pieces arrive in order (no
+ * peers): two workers wherever there are two cores, so the running file
+ * hash has a thread of its own (see the module comment).
+ */
+export function sequentialHashPool (): HashPool {
+  sequential ??= new HashPool({ workers: availableParallelism() > 1 ? 2 : 1 })
+  return sequential
 }

@@ -6,7 +6,8 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { syncBuiltinESMExports } from 'node:module'
 import workerThreads from 'node:worker_threads'
-import { HashPool, HashPoolError } from '../../src/store/hash-pool.js'
+import { availableParallelism } from 'node:os'
+import { HashPool, HashPoolError, sequentialHashPool, sharedHashPool } from '../../src/store/hash-pool.js'
 import { PieceStore } from '../../src/store/index.js'
 import { content, makeManifest, piece, tempDir } from './fixture.js'
 
@@ -150,4 +151,11 @@ test('hash pool: with two workers, piece hashes keep off the worker that runs a 
   assert.ok(fileWorker !== undefined && other !== undefined)
   assert.equal(fileWorker.pieces, 0, 'no piece went to the worker running the file hash')
   assert.equal(other.pieces, 20)
+})
+
+test('hash pool: the pool for in-order downloads has a worker for the file hash beside the one for pieces', () => {
+  const pool = sequentialHashPool()
+  assert.equal(pool, sequentialHashPool(), 'one per process')
+  assert.notEqual(pool, sharedHashPool())
+  assert.equal(pool.size, availableParallelism() > 1 ? 2 : 1)
 })
