@@ -199,7 +199,8 @@ export class DoswarmNode {
   async #store (manifest: Manifest): Promise<PieceStore> {
     let store = this.#stores.get(manifest.contentId)
     if (store === undefined) {
-      // without peers pieces arrive in order: the running file hash can keep pace on a worker of its own
+      // an HTTP-only node's pieces arrive in order, so its running file hash can keep pace on a worker of
+      // its own; a node with a swarm keeps the one shared pool (a second pool there cost RSS and time)
       store = await PieceStore.open({ cacheDir: this.cacheDir, manifest, ...(this.init.httpOnly === true ? { hashPool: sequentialHashPool() } : {}) })
       this.#stores.set(manifest.contentId, store)
     }

@@ -174,6 +174,11 @@ export class ResponseParser {
     return [line.subarray(0, line.length - 2), stop]
   }
 
+  /** A line of a capped section (head, trailers): `room` is what the section's earlier lines left; a final CRLF always fits. */
+  #takeSectionLine (buf: Buffer, at: number, end: number, room: number, what: string): [Buffer | undefined, number] {
+    return this.#takeLine(buf, at, end, Math.max(2, room), what)
+  }
+
   // ---- head ---------------------------------------------------------------
 
   #status = 0
@@ -182,12 +187,10 @@ export class ResponseParser {
 
   #headBytesFrom (buf: Buffer, at: number, end: number): number {
     while (at < end) {
-      const room = MAX_HEAD_BYTES - this.#headBytes
-      const before = this.#lineBytes
-      const [line, next] = this.#takeLine(buf, at, end, Math.max(0, room + before), 'response head')
-      this.#headBytes += next - at
+      const [line, next] = this.#takeSectionLine(buf, at, end, MAX_HEAD_BYTES - this.#headBytes, 'response head')
       at = next
       if (line === undefined) return at
+      this.#headBytes += line.length + 2
       if (this.#status === 0) {
         this.#statusLine(line)
       } else if (line.length === 0) {
@@ -310,10 +313,10 @@ export class ResponseParser {
 
   #trailers (buf: Buffer, at: number, end: number): number {
     while (at < end) {
-      const [line, next] = this.#takeLine(buf, at, end, Math.max(2, MAX_TRAILER_BYTES - this.#trailerBytes), 'trailer section')
-      this.#trailerBytes += next - at
+      const [line, next] = this.#takeSectionLine(buf, at, end, MAX_TRAILER_BYTES - this.#trailerBytes, 'trailer section')
       at = next
       if (line === undefined) return at
+      this.#trailerBytes += line.length + 2
       if (line.length === 0) {
         this.#finish()
         return at

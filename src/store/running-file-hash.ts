@@ -1,9 +1,10 @@
 /**
  * The whole-file SHA-256, computed while the download runs instead of in one
  * pass at the end. A hash-pool worker (hash-worker.ts; in a pool of two,
- * not the one that hashes pieces — see hash-pool.ts) reads back each piece once it and the pieces before it are
- * verified and written — from the page cache, usually, moments after the
- * write — and keeps a running hash over that prefix. When the last piece
+ * not the one that hashes pieces — see hash-pool.ts) reads back each piece
+ * once it and the pieces before it are verified and written — from the page
+ * cache, usually, moments after the write — and keeps a running hash over
+ * that prefix. When the last piece
  * lands, the digest is (nearly) ready, and finalize() can deliver a hard link
  * without reading the whole file again (about a second per GiB here).
  *
