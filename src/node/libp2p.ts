@@ -35,6 +35,16 @@ export const DEFAULT_LISTEN: readonly string[] = Object.freeze([`/ip4/0.0.0.0/tc
 export const PING_TIMEOUT_FLOOR_MS = 20_000
 /** mDNS service name: only doswarm nodes answer, not every libp2p app on the LAN. */
 export const MDNS_SERVICE_TAG = '_doswarm._udp.local'
+/**
+ * ms between a node's mDNS queries (libp2p's default is 10 s). Every query is
+ * answered by every node on the LAN, by multicast to all, so each node parses
+ * about N² answers per interval: with 20 daemons idle and meshed, mDNS was
+ * ~15 % of their CPU at 10 s. A node still queries the moment it starts, and
+ * a newcomer dials every node that answers, so a longer repeat delays only
+ * the re-discovery of a peer that dropped off (peer exchange also tells of
+ * it). @default 30000
+ */
+export const MDNS_QUERY_INTERVAL_MS = 30_000
 
 /**
  * Resource limits of the node. Defaults in {@link DEFAULT_LIMITS}; see the
@@ -160,9 +170,13 @@ export const DEFAULT_LIMITS: Readonly<P2PLimits> = Object.freeze({
   maxConnectionWriteBuffer: 32 * 1024 * 1024,
   maxConnectionWriteChunks: 65_536,
   socketInactivityTimeout: 120_000,
-  // libp2p's default. The monitor starts a ping every interval whether or not
-  // the last one answered; see pingStreamsFor() for what that requires
-  pingIntervalMs: 10_000
+  // libp2p's default is 10 s. Each ping is a new stream (multistream-select,
+  // a peer-store update on both sides), on every connection: at 10 s the
+  // pings were ~20 % of 20 meshed idle daemons' CPU. 30 s still drops a
+  // silent peer within ~1.5 min (yamux keep-alive keeps the socket busy, so
+  // the inactivity timeout cannot). The monitor starts a ping every interval
+  // whether or not the last one answered; see pingStreamsFor()
+  pingIntervalMs: 30_000
 })
 
 /**
@@ -185,6 +199,8 @@ export interface P2PNodeInit {
   listen?: string[]
   /** @default true */
   mdns?: boolean
+  /** ms between mDNS queries. @default {@link MDNS_QUERY_INTERVAL_MS} */
+  mdnsIntervalMs?: number
   /** static peers: multiaddrs, with or without /p2p/<id> suffix; dialled in the background until connected */
   peers?: string[]
   /** @default 200 ({@link DEFAULT_LIMITS}) */
@@ -256,7 +272,7 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
     identify: identify(),
     ping: ping({ maxInboundStreams: pingStreamsFor(limits.pingIntervalMs), maxOutboundStreams: pingStreamsFor(limits.pingIntervalMs) })
   }
-  if (init.mdns !== false) services.mdns = quietRepeats(mdns({ serviceTag: MDNS_SERVICE_TAG }))
+  if (init.mdns !== false) services.mdns = quietRepeats(mdns(mdnsOptions(init)))
 
   const streamOptions = {
     maxStreamWindowSize: limits.maxStreamWindowSize,
@@ -608,6 +624,13 @@ function resolveLimits (init: P2PNodeInit): P2PLimits {
   if (limits.maxStreamWindowSize < 256 * 1024) throw new UsageError('limit maxStreamWindowSize must be at least 256 KiB')
   if (limits.maxStreamWindowSize > 2 ** 32 - 1) throw new UsageError('limit maxStreamWindowSize must fit in 32 bits')
   return limits
+}
+
+/** What the node passes to `@libp2p/mdns`. Throws {@link UsageError} for an interval below 1 s. */
+export function mdnsOptions (init: Pick<P2PNodeInit, 'mdnsIntervalMs'>): { serviceTag: string, interval: number } {
+  const ms = init.mdnsIntervalMs ?? MDNS_QUERY_INTERVAL_MS
+  if (!Number.isInteger(ms) || ms < 1000) throw new UsageError(`mdnsIntervalMs must be an integer ≥ 1000, got ${String(ms)}`)
+  return { serviceTag: MDNS_SERVICE_TAG, interval: ms }
 }
 
 function parseAddrs (addrs: string[], what: string): Multiaddr[] {

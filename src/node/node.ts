@@ -43,6 +43,8 @@ export interface NodeInit {
   peers?: string[]
   /** mDNS discovery on the LAN. @default true */
   mdns?: boolean
+  /** ms between mDNS queries (a node also queries when it starts). @default 30000 (MDNS_QUERY_INTERVAL_MS) */
+  mdnsIntervalMs?: number
   /** ms a foreground download waits before fetching from HTTP a piece another node owns (`--http-delay`). See OriginCoordinator. @default 5000 */
   httpDelayMs?: number
   /** the same for background downloads. @default 30000 */
@@ -151,6 +153,7 @@ export class DoswarmNode {
       stateDir: this.init.stateDir ?? join(this.cacheDir, 'node'),
       ...(this.init.listen !== undefined ? { listen: this.init.listen } : {}),
       mdns: this.init.mdns ?? true,
+      ...(this.init.mdnsIntervalMs !== undefined ? { mdnsIntervalMs: this.init.mdnsIntervalMs } : {}),
       denyPeer: banned,
       ...(this.init.limits !== undefined ? { limits: this.init.limits } : {}),
       denyAddress: ip => this.#swarm?.isAddressBanned(ip) === true,

@@ -15,7 +15,8 @@ import { PROTOCOL_ID } from '../../src/protocol/constants.js'
 import { echo, echoServer } from '../helpers/echo.js'
 import {
   createP2PNode, dialStaticPeers, dialDiscoveredPeers, peerIdString, parseStaticPeer, loadOrCreatePeerKey,
-  DEFAULT_LIMITS, PEER_KEY_FILE, type P2PNode, type P2PNodeInit
+  DEFAULT_LIMITS, PEER_KEY_FILE, MDNS_QUERY_INTERVAL_MS, MDNS_SERVICE_TAG, PING_TIMEOUT_FLOOR_MS, mdnsOptions,
+  type P2PNode, type P2PNodeInit
 } from '../../src/node/libp2p.js'
 
 const LOOPBACK = '/ip4/127.0.0.1/tcp/0'
@@ -338,12 +339,25 @@ describe('p2p listening and lifecycle', () => {
     await assert.rejects(createP2PNode({ stateDir, listen: ['/ip4/127.0.0.1/udp/0'], mdns: false }), { code: 'USAGE' })
     await assert.rejects(createP2PNode({ stateDir, listen: [LOOPBACK], mdns: false, peers: ['x'] }), { code: 'USAGE' })
     await assert.rejects(createP2PNode({ stateDir, listen: [LOOPBACK], mdns: false, maxConnections: 0 }), { code: 'USAGE' })
+    // refused before libp2p starts, so nothing is multicast
+    await assert.rejects(createP2PNode({ stateDir, listen: [LOOPBACK], mdnsIntervalMs: 50 }), { code: 'USAGE' })
+  })
+
+  it('mDNS queries every 30 s unless told otherwise; below 1 s is refused', () => {
+    assert.deepEqual(mdnsOptions({}), { serviceTag: MDNS_SERVICE_TAG, interval: MDNS_QUERY_INTERVAL_MS })
+    assert.equal(MDNS_QUERY_INTERVAL_MS, 30_000)
+    assert.deepEqual(mdnsOptions({ mdnsIntervalMs: 5000 }), { serviceTag: MDNS_SERVICE_TAG, interval: 5000 })
+    for (const bad of [999, 0, -1, 1500.5, Number.NaN]) {
+      assert.throws(() => mdnsOptions({ mdnsIntervalMs: bad }), { code: 'USAGE' }, String(bad))
+    }
   })
 
   it('sets finite limits on every knob', () => {
     for (const [k, v] of Object.entries(DEFAULT_LIMITS)) assert.ok(Number.isFinite(v) && v > 0, k)
     assert.ok(DEFAULT_LIMITS.maxReadBufferLength >= DEFAULT_LIMITS.maxStreamWindowSize, 'pause() never overflows the read buffer')
     assert.ok(DEFAULT_LIMITS.inboundConnectionThreshold >= 20 && DEFAULT_LIMITS.maxIncomingPendingConnections >= 20)
+    // a silent peer is dropped within 2 minutes: the next ping starts within an interval and times out by 4 × the floor
+    assert.ok(DEFAULT_LIMITS.pingIntervalMs + 4 * PING_TIMEOUT_FLOOR_MS <= 120_000)
   })
 
   it('a stopped node leaves no handles: the process exits by itself', { timeout: 15_000 }, async () => {
