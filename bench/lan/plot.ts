@@ -70,12 +70,13 @@ function charts (data: LanFile): Record<string, unknown> {
     data: {
       datasets: runs.map(r => ({
         label: label(r), borderColor: color(r), backgroundColor: color(r), pointRadius: 0, borderWidth: 2,
-        data: r.originTimeline.map(([t, b]) => ({ x: t, y: b / r.size }))
+        // what the relay put on the origin's link where known (older files: what the server wrote)
+        data: r.originTimeline.map(([t, b, relayed]) => ({ x: t, y: (relayed ?? b) / r.size }))
       }))
     },
     options: {
       animation: false,
-      plugins: { title: { display: true, text: `Origin copies sent over time — ${title}` } },
+      plugins: { title: { display: true, text: `Origin copies sent over time (onto the origin's link) — ${title}` } },
       scales: { x: { type: 'linear', title: { display: true, text: 's since the first start' }, min: 0 }, y: { type: 'logarithmic', min: 0.01, title: { display: true, text: 'origin copies (log)' } } }
     }
   }

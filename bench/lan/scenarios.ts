@@ -110,8 +110,13 @@ export interface RunResult {
   failures: number
   /** completion times (s since t0) of the counted nodes, sorted; NaN = did not complete */
   cdfS: number[]
-  /** [s since t0, origin bytes so far in this run], every 500 ms */
-  originTimeline: Array<[number, number]>
+  /**
+   * [s since t0, origin body bytes so far in this run, bytes the relay handed
+   * on to the origin's link so far (null when not known)], every 500 ms. The
+   * two differ by what the relay buffers: the server writes as fast as the
+   * relay reads, the link drains at its rate.
+   */
+  originTimeline: Array<[number, number, number | null]>
   late?: { completionS: number, ownTimeS: number, originBytesDuring: number, bytesFromHttp?: number, bytesFromPeers?: number }
   extra?: Record<string, unknown>
   nodes: NodeRecord[]
@@ -145,7 +150,7 @@ export async function withDeadline (ps: Array<Promise<unknown>>, deadline: numbe
 /** The origin's counters from now on, and its bytes sampled every 500 ms into `timeline` until `stop()`. */
 export interface OriginWatch {
   readonly t0: number
-  readonly timeline: Array<[number, number]>
+  readonly timeline: Array<[number, number, number | null]>
   stop: () => void
   /** the counters' growth since the watch began */
   delta: () => { originBytes: number, originWireBytes: number, originRelayedBytes: number, originRequests: number }
@@ -158,8 +163,11 @@ export async function watchOrigin (origin: RunSpec['origin']): Promise<OriginWat
   const wire0 = origin.wireBytes?.() ?? NaN
   const relayed0 = origin.relayedBytes?.() ?? NaN
   const t0 = performance.now()
-  const timeline: Array<[number, number]> = []
-  const sampler = setInterval(() => { timeline.push([Math.round(performance.now() - t0) / 1000, origin.bytesSent() - bytes0]) }, 500)
+  const timeline: Array<[number, number, number | null]> = []
+  const sampler = setInterval(() => {
+    const relayed = (origin.relayedBytes?.() ?? NaN) - relayed0
+    timeline.push([Math.round(performance.now() - t0) / 1000, origin.bytesSent() - bytes0, Number.isFinite(relayed) ? relayed : null])
+  }, 500)
   return {
     t0,
     timeline,
@@ -252,7 +260,7 @@ export interface RunMeasurements {
   originWireBytes: number
   originRelayedBytes: number
   originRequests: number
-  timeline: Array<[number, number]>
+  timeline: Array<[number, number, number | null]>
   lateInfo: RunResult['late'] | undefined
   wallS: number
   /** daemon mode: facts about the daemons before the job (warm-up, connections) */

@@ -38,6 +38,14 @@ function assertOriginAccounting (r: RunResult): void {
   assert.ok(r.originKeptCopies !== undefined && r.originKeptCopies >= 0.999, facts)
   assert.ok(r.originRelayedCopies !== undefined && r.originRelayedCopies >= r.originKeptCopies && r.originRelayedCopies <= r.originCopies + headroom, facts)
   assert.ok(r.originWireCopies >= r.originKeptCopies, facts)
+  // the timeline's link column: known, never falling, never ahead of what the server wrote (plus headers)
+  assert.ok(r.originTimeline.length > 0, 'timeline sampled')
+  let prev = 0
+  for (const [t, written, relayed] of r.originTimeline) {
+    assert.ok(relayed !== null && relayed >= prev, `relayed bytes at ${t} s: ${String(relayed)} after ${prev}`)
+    assert.ok(relayed <= written + headroom * r.size, `relayed ${relayed} > written ${written} at ${t} s`)
+    prev = relayed
+  }
 }
 
 /** An 8 MiB random file, a publisher key and its signed manifest (256 KiB pieces, the LAN origin's URL). */
