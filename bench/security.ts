@@ -17,12 +17,17 @@
  * self time beside each attack went.
  *
  * The attacker runs in a child process (another "host": its own event loop,
- * sending from 127.0.0.6x), as it would on another machine; `--in-process`
- * runs it in this process instead, where its own key generation, handshakes
- * and encryption compete with the victim's event loop (how figures before
- * 2026-12-02 were taken). On a 2-core machine the child still competes for
- * the cores the victim uses (hashing runs in worker threads); with
- * `--attacker-nice 19` it gets only what the victim leaves idle. The honest
+ * sending from 127.0.0.6x), as it would on another machine. By default
+ * (`--attacker-cpus auto`, from 3 Dec 2026) it is also pinned (taskset) to a
+ * CPU of its own while this process — victim, honest downloader and their
+ * worker threads — keeps the others, so the downloads with and without
+ * attack run on the same CPUs and the ratio shows what the attack costs the
+ * victim, not what the attacker's own work costs a shared machine.
+ * `--attacker-cpus shared` lets both use every CPU (figures before 3 Dec);
+ * there `--attacker-nice 19` gives the attacker only what the victim leaves
+ * idle. `--in-process` runs the attacker in this process, where its key
+ * generation, handshakes and encryption compete with the victim's event loop
+ * (figures before 2 Dec). The honest
  * download is 128 MiB by default so that the ratio measures throughput rather
  * than start-up (32 MiB took ~0.3 s by December 2026, and the control row
  * then ranged 53–106 %).
@@ -43,6 +48,7 @@ import { honestSwarm, watchProcess, type WatchResult } from '../test/helpers/att
 import { YAMUX_DATA, YAMUX_FLAG_SYN, startRawYamuxPeer, yamuxHeader } from '../test/helpers/raw-yamux-peer.js'
 import { waitFor } from '../test/helpers/swarm-fixture.js'
 import { cliArgs } from './lib/args.js'
+import { splitOffLastCpu } from './lib/cpus.js'
 
 const args = cliArgs('node dist/bench/security.js [options]\nHonest download speed, admission decisions, event-loop delay and RSS beside each resource attack.', {
   size: { type: 'string', default: '128MiB', help: 'size of the honest download' },
@@ -50,6 +56,7 @@ const args = cliArgs('node dist/bench/security.js [options]\nHonest download spe
   repeat: { type: 'string', default: '5', help: 'runs per attack (the row shows the median ratio)' },
   only: { type: 'string', help: 'comma-separated attack ids (none, r1-one, r1-many, r2, r3, r5, r6, r6-lifted, r9)' },
   'attacker-nice': { type: 'string', default: '0', help: 'scheduling niceness of the attacker process (19: it runs only on CPU the victim leaves idle, closer to an attacker on another machine when both share 2 cores)' },
+  'attacker-cpus': { type: 'string', default: 'auto', help: 'split: the attacker process is pinned to the last CPU this process may use and this process (victim and honest downloader, with their worker threads) to the rest, with taskset(1), so the attacker\'s own work does not compete with the victim\'s (needs ≥ 2 CPUs); shared: no pinning; auto: split where possible, else shared' },
   'seeder-limits': { type: 'string', help: 'limits of the victim for every attack, e.g. maxUnprovenPerIp=1000 (A/B against a rule); an attack\'s own limits win' },
   profile: { type: 'string', help: 'write a CPU profile of this process\'s main thread (victim and honest downloader) for every counted download to this directory, and print where the extra self time beside each attack went' },
   'in-process': { type: 'boolean', help: 'run the attacker in this process (its CPU then competes with the victim\'s event loop)' },
@@ -248,6 +255,12 @@ interface Row {
   extraSelf: Map<string, number>
 }
 
+/** A bad option value: one line on stderr, exit 2 (as for an unknown option). */
+function usageExit (message: string): never {
+  process.stderr.write(`${message}\n`)
+  process.exit(2)
+}
+
 async function main (): Promise<void> {
   const size = args.bytes('size')
   const baseRuns = args.num('baseline-runs')
@@ -255,6 +268,15 @@ async function main (): Promise<void> {
   const only = args.optStr('only')?.split(',').map(s => s.trim())
   const inProcess = args.flag('in-process')
   const nice = args.num('attacker-nice')
+  const cpuMode = args.str('attacker-cpus')
+  if (!['auto', 'split', 'shared'].includes(cpuMode)) usageExit(`--attacker-cpus ${cpuMode}: expected auto, split or shared`)
+  let attackerCpu: string | undefined
+  if (cpuMode !== 'shared' && !inProcess) {
+    const split = splitOffLastCpu()
+    if ('cpu' in split) attackerCpu = String(split.cpu)
+    else if (cpuMode === 'split') usageExit(`--attacker-cpus split: ${split.reason}`)
+    else console.log(`attacker CPUs shared with the victim: ${split.reason}`)
+  }
   const profileDir = args.optStr('profile')
   const seederLimits = parseLimits(args.optStr('seeder-limits') ?? '')
   const profiler = profileDir === undefined ? undefined : new Profiler(profileDir)
@@ -299,7 +321,10 @@ async function main (): Promise<void> {
           summary = Promise.resolve(r.summary)
           stop = r.stop
         } else {
-          const c = spawn(process.execPath, [fileURLToPath(import.meta.url), '--attacker', attack.id, '--target', addr], { stdio: ['ignore', 'pipe', 'inherit'] })
+          const argv = [process.execPath, fileURLToPath(import.meta.url), '--attacker', attack.id, '--target', addr]
+          // taskset execs node in place, so the child's pid is the attacker's (its CPU is read from /proc)
+          const [cmd, ...rest] = attackerCpu === undefined ? argv : ['taskset', '-c', attackerCpu, ...argv]
+          const c = spawn(cmd as string, rest, { stdio: ['ignore', 'pipe', 'inherit'] })
           child = c
           if (c.pid !== undefined && nice !== 0) setPriority(c.pid, nice)
           const lines = createInterface({ input: c.stdout! })
@@ -351,7 +376,7 @@ async function main (): Promise<void> {
     const m = o.length / 2
     return o.length % 2 === 1 ? o[Math.floor(m)] ?? NaN : ((o[m - 1] ?? NaN) + (o[m] ?? NaN)) / 2
   }
-  console.log(`honest download ${(size / 2 ** 20).toFixed(0)} MiB from one seeder${Object.keys(seederLimits).length > 0 ? ` (victim limits ${JSON.stringify(seederLimits)})` : ''}; attacker ${inProcess ? 'in this process' : `in a child process (nice ${nice})`}; per run: 1 warm-up download, then ${baseRuns} without attack around the attacked one (${Math.ceil(baseRuns / 2)} before, ${baseRuns - Math.ceil(baseRuns / 2)} after); ${repeat} run(s) per attack, rounds interleaved across attacks`)
+  console.log(`honest download ${(size / 2 ** 20).toFixed(0)} MiB from one seeder${Object.keys(seederLimits).length > 0 ? ` (victim limits ${JSON.stringify(seederLimits)})` : ''}; attacker ${inProcess ? 'in this process' : `in a child process (nice ${nice}${attackerCpu === undefined ? '' : `, pinned to CPU ${attackerCpu}, this process to the others`})`}; per run: 1 warm-up download, then ${baseRuns} without attack around the attacked one (${Math.ceil(baseRuns / 2)} before, ${baseRuns - Math.ceil(baseRuns / 2)} after); ${repeat} run(s) per attack, rounds interleaved across attacks`)
   console.log('| attack | limit | without attack (mean) | beside the attack | speed vs. no attack: median (runs) | victim process CPU without / beside (mean) | attacker process CPU during the download (mean) | victim: refused / evicted | attacker | event-loop p99 / max | RSS growth |')
   console.log('|---|---|---|---|---|---|---|---|---|---|---|')
   for (const r of rows) {
