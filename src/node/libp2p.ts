@@ -173,8 +173,9 @@ export const DEFAULT_LIMITS: Readonly<P2PLimits> = Object.freeze({
   // libp2p's default is 10 s. Each ping is a new stream (multistream-select,
   // a peer-store update on both sides), on every connection: at 10 s the
   // pings were ~20 % of 20 meshed idle daemons' CPU. 30 s still drops a
-  // silent peer within ~1.5 min (yamux keep-alive keeps the socket busy, so
-  // the inactivity timeout cannot). The monitor starts a ping every interval
+  // silent peer within 2 min: the next ping within 30 s, its timeout 20–80 s
+  // (yamux keep-alive keeps the socket busy, so the inactivity timeout
+  // cannot). The monitor starts a ping every interval
   // whether or not the last one answered; see pingStreamsFor()
   pingIntervalMs: 30_000
 })
@@ -272,7 +273,8 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
     identify: identify(),
     ping: ping({ maxInboundStreams: pingStreamsFor(limits.pingIntervalMs), maxOutboundStreams: pingStreamsFor(limits.pingIntervalMs) })
   }
-  if (init.mdns !== false) services.mdns = quietRepeats(mdns(mdnsOptions(init)))
+  const mdnsInit = mdnsOptions(init) // checked even when mDNS is off
+  if (init.mdns !== false) services.mdns = quietRepeats(mdns(mdnsInit))
 
   const streamOptions = {
     maxStreamWindowSize: limits.maxStreamWindowSize,

@@ -1,5 +1,6 @@
 /**
- * mDNS re-announces every node on the LAN every 10 s: each node queries, and
+ * mDNS re-announces every node on the LAN every query interval (libp2p's
+ * default 10 s; doswarm's MDNS_QUERY_INTERVAL_MS, 30 s): each node queries, and
  * every other node multicasts its answer to all. With N nodes, each node
  * handles about N² announcements per interval, and libp2p turns each one into
  * a peer-store merge (a write lock, a protobuf decode and encode). On the

@@ -341,6 +341,7 @@ describe('p2p listening and lifecycle', () => {
     await assert.rejects(createP2PNode({ stateDir, listen: [LOOPBACK], mdns: false, maxConnections: 0 }), { code: 'USAGE' })
     // refused before libp2p starts, so nothing is multicast
     await assert.rejects(createP2PNode({ stateDir, listen: [LOOPBACK], mdnsIntervalMs: 50 }), { code: 'USAGE' })
+    await assert.rejects(createP2PNode({ stateDir, listen: [LOOPBACK], mdns: false, mdnsIntervalMs: 50 }), { code: 'USAGE' })
   })
 
   it('mDNS queries every 30 s unless told otherwise; below 1 s is refused', () => {
