@@ -66,6 +66,12 @@ interface PoolWorker {
   files: number
 }
 
+/** For a piece hash: a worker running no file hash beats one that does (the file hash keeps pace on its own thread), then the less busy one. */
+function lessLoaded (a: PoolWorker, b: PoolWorker): boolean {
+  if ((a.files > 0) !== (b.files > 0)) return a.files === 0
+  return a.busy < b.busy
+}
+
 interface FileJob {
   worker: PoolWorker
   onEnd: (report: FileHashReport) => void
@@ -123,10 +129,8 @@ export class HashPool {
     if (this.#broken || this.size <= 0 || bytes.byteLength < this.inlineBelow || !movable) return hashInline(bytes)
     const workers = this.#start()
     if (workers === undefined) return hashInline(bytes)
-    // the least busy worker, preferring one with no running file hash (it keeps pace on its own thread)
-    const load = (w: PoolWorker): number => (w.files > 0 ? 1e9 : 0) + w.busy
     let worker = workers[0]
-    for (const w of workers) if (load(w) < load(worker)) worker = w
+    for (const w of workers) if (lessLoaded(w, worker)) worker = w
     const id = this.#nextId++
     const result = new Promise<Hashed>((resolve, reject) => { this.#pending.set(id, { resolve, reject, worker }) })
     hold(worker)

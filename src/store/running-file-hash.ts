@@ -4,9 +4,9 @@
  * not the one that hashes pieces — see hash-pool.ts) reads back each piece
  * once it and the pieces before it are verified and written — from the page
  * cache, usually, moments after the write — and keeps a running hash over
- * that prefix. When the last piece
- * lands, the digest is (nearly) ready, and finalize() can deliver a hard link
- * without reading the whole file again (about a second per GiB here).
+ * that prefix. When the last piece lands, the digest is (nearly) ready, and
+ * finalize() can deliver a hard link without reading the whole file again
+ * (about a second per GiB here).
  *
  * It follows the written pieces, not the durable ones: the bytes a read
  * returns are the bytes the file holds whether or not they have reached the
