@@ -71,6 +71,36 @@ test('pickRarest prefers the piece fewest peers hold and falls back to endgame d
   assert.equal(p.pickRarest(ctx(new Set([0, 1, 2, 3]), inflight)), undefined)
 })
 
+test('pickRarest enters a run of equally rare pieces anywhere, not at its first piece', () => {
+  // the end of a download: every node lacks only pieces 165..172, which one
+  // node has just fetched from the origin (availability 1 each). Each node
+  // must not start on the same piece, or the holder feeds them one piece at a time.
+  const run = [165, 166, 167, 168, 169, 170, 171, 172]
+  const have = new Set(Array.from({ length: 256 }, (_, i) => i).filter(i => !run.includes(i)))
+  let seed = 7
+  const random = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31 }
+  const firstPicks = new Map<number, number>()
+  for (let node = 0; node < 400; node++) {
+    const p = new PiecePicker(256, random)
+    for (const i of run) p.addAvailable(i)
+    const i = p.pickRarest(ctx(have, new Map()))
+    assert.ok(i !== undefined && run.includes(i))
+    firstPicks.set(i, (firstPicks.get(i) ?? 0) + 1)
+  }
+  assert.equal(firstPicks.size, run.length, `every piece of the run is somebody's first pick: ${JSON.stringify([...firstPicks])}`)
+  for (const [i, n] of firstPicks) assert.ok(n <= 100, `piece ${i} is the first pick of ${n} of 400 nodes (even: 50)`)
+  // one picker keeps drawing: the order differs between picks too
+  const p = new PiecePicker(256, random)
+  for (const i of run) p.addAvailable(i)
+  const seen = new Set<number>()
+  for (let k = 0; k < 40; k++) seen.add(p.pickRarest(ctx(have, new Map()))!)
+  assert.ok(seen.size >= 6, `40 picks of one picker hit ${seen.size} of the 8 pieces`)
+  // with random = 0 the scan is the plain one from piece 0 (sequential downloads)
+  const q = new PiecePicker(256, () => 0)
+  for (const i of run) q.addAvailable(i)
+  assert.equal(q.pickRarest(ctx(have, new Map())), 165)
+})
+
 test('ban policy: a bad piece is never asked again from its sender; the second bans it', () => {
   const h = new SourceHealth()
   assert.equal(h.banThreshold, 2)
