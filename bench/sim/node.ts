@@ -3,7 +3,7 @@
  * warm-up, reservations, CLAIM/RELEASE/HAVE/PEERS handling, heard peers) and
  * of src/swarm/download.ts (#fill: peers first, rarest first, then coalesced
  * HTTP runs; endgame; the 200 ms poll) and peer-link.ts (pipelining,
- * request deadlines) and upload.ts (round-robin upload slots), re-created
+ * request deadlines) and upload.ts (round-robin upload slots, least-sent piece first), re-created
  * line by line over virtual time. The decisions themselves are made by the
  * real OriginCoordinator, PiecePicker and SourceHealth, imported unchanged.
  */
@@ -12,6 +12,7 @@ import { SourceHealth } from '../../src/swarm/health.js'
 import { OWNER_PATIENCE, OriginCoordinator } from '../../src/swarm/origin-coord.js'
 import { INITIAL_PIPELINE, MAX_PIPELINE, PIPELINE_TARGET_MS } from '../../src/swarm/peer-link.js'
 import { PiecePicker, type PickContext } from '../../src/swarm/picker.js'
+import { RANK_MAX_WAIT_MS } from '../../src/swarm/upload.js'
 import { HEARD_TTL_MS, QUIET_MS, RESERVE_EVERY_MS, WARMUP_MS, WARMUP_RUN_PIECES } from '../../src/swarm/session.js'
 import type { SimConfig } from './config.js'
 import type { Engine, SimEvent } from './engine.js'
@@ -88,7 +89,7 @@ function rankAt (r: Ranking, s: number, id: string): number {
 
 interface PeerTask { link: Link, index: number, reqId: number, sentAt: number, timer: SimEvent, done: boolean }
 interface HttpTask { pieces: Set<number>, handed: Set<number>, flow: Flow | undefined, next: number, end: number, done: boolean }
-interface UploadReq { from: number, reqId: number, index: number }
+interface UploadReq { from: number, reqId: number, index: number, at: number }
 
 export class SimNode {
   readonly idx: number
@@ -142,6 +143,8 @@ export class SimNode {
   readonly #queues = new Map<number, UploadReq[]>()
   readonly #order: number[] = []
   #uploading = 0
+  /** uploads started per piece (session.ts's upload rank) */
+  readonly #sent: Uint32Array
 
   constructor (w: World, idx: number, id: string, startAt: number, rng: Random) {
     this.#w = w
@@ -150,6 +153,7 @@ export class SimNode {
     this.startAt = startAt
     this.#rng = fork(rng)
     this.have = new Uint8Array(w.pieceCount)
+    this.#sent = new Uint32Array(w.pieceCount)
   }
 
   get complete (): boolean { return this.haveCount === this.#w.pieceCount }
@@ -678,7 +682,7 @@ export class SimNode {
     if (this.have[index] === 0) throw new Error(`node ${this.idx} asked for piece ${index} it does not hold`)
     let q = this.#queues.get(from)
     if (q === undefined) { q = []; this.#queues.set(from, q); this.#order.push(from) }
-    q.push({ from, reqId, index })
+    q.push({ from, reqId, index, at: this.#w.engine.now })
     this.#pump()
   }
 
@@ -696,7 +700,13 @@ export class SimNode {
     while (this.#uploading < w.cfg.uploadSlots && this.#order.length > 0) {
       const peer = this.#order.shift() as number
       const q = this.#queues.get(peer) as UploadReq[]
-      const r = q.shift() as UploadReq
+      let k = 0
+      // UploadScheduler.#next: the piece sent least often first, unless the oldest request has waited RANK_MAX_WAIT_MS
+      if (q.length > 1 && w.engine.now - q[0].at < RANK_MAX_WAIT_MS) {
+        for (let j = 1; j < q.length; j++) if (this.#sent[q[j].index] < this.#sent[q[k].index]) k = j
+      }
+      const r = q.splice(k, 1)[0]
+      this.#sent[r.index]++ // session.onUploadStart
       if (q.length === 0) this.#queues.delete(peer); else this.#order.push(peer)
       this.#uploading++
       w.net.start(this.idx, r.from, w.pieceLen(r.index), () => {

@@ -56,6 +56,10 @@ export interface PeerLinkHost {
   onRelease: (link: PeerLink, indices: readonly number[]) => void
   onPeers: (link: PeerLink, peers: readonly PeerRecord[]) => void
   onUploaded: (link: PeerLink, bytes: number) => void
+  /** Rank of an upload of piece `index` among the peer's queued requests, lower first (see upload.ts). @default all equal */
+  uploadRank?: (index: number) => number
+  /** An upload of piece `index` is about to be read and sent. */
+  onUploadStart?: (index: number) => void
   /** The peer broke the protocol: the swarm bans it. */
   onViolation: (link: PeerLink, err: Error) => void
   /** A message of ours could not be encoded (a bug on this side); it was dropped. */
@@ -344,6 +348,7 @@ export class PeerLink implements PieceSource {
     }
     const job: UploadJob = async () => {
       if (this.#serving.get(requestId) !== job || this.closed) return 0
+      this.#host.onUploadStart?.(index)
       try {
         const data = await this.#host.read(index)
         if (this.#serving.get(requestId) !== job || this.closed) return 0
@@ -359,7 +364,8 @@ export class PeerLink implements PieceSource {
       }
     }
     this.#serving.set(requestId, job)
-    this.#host.uploads.enqueue(this.peerId, job, expectedPieceLength(this.#host.ctx, index))
+    const host = this.#host
+    this.#host.uploads.enqueue(this.peerId, job, expectedPieceLength(host.ctx, index), host.uploadRank === undefined ? undefined : () => host.uploadRank?.(index) ?? 0)
   }
 
   /** End the link: fail pending requests, drop queued uploads, reset the stream on error. Idempotent. */

@@ -118,6 +118,8 @@ export class ContentSession implements PeerLinkHost {
   #activityCheckedAt = -Infinity
   #viewChangedAt = 0
   #closing = false
+  /** uploads of each piece this node has started (saturating): the upload rank */
+  readonly #uploadsStarted: Uint16Array
 
   constructor (init: SessionInit) {
     this.#init = init
@@ -135,6 +137,7 @@ export class ContentSession implements PeerLinkHost {
       ...(init.settleMs !== undefined ? { settleMs: init.settleMs } : {}),
       ...(init.httpDelayMs !== undefined ? { httpDelayMs: init.httpDelayMs } : {})
     })
+    this.#uploadsStarted = new Uint16Array(this.ctx.pieceCount)
     const previous = init.store.onDurable
     init.store.onDurable = indices => {
       previous?.(indices)
@@ -400,6 +403,17 @@ export class ContentSession implements PeerLinkHost {
       this.heardOf(p.peerId)
     }
     this.#init.discovered(fresh)
+  }
+
+  /**
+   * Pieces this node has sent least often go first in each peer's upload
+   * queue (upload.ts): when it alone holds what the others want, each piece
+   * leaves once before any leaves twice, and the peers it fed pass them on.
+   */
+  uploadRank (index: number): number { return this.#uploadsStarted[index] ?? 0 }
+
+  onUploadStart (index: number): void {
+    if (this.#uploadsStarted[index] < 0xffff) this.#uploadsStarted[index]++
   }
 
   onUploaded (link: PeerLink, bytes: number): void {

@@ -64,7 +64,7 @@ function recordingStream (maxPayload = PIECE): { stream: LinkStream, sent: Frame
   }
 }
 
-function makeLink (serve?: (index: number) => Uint8Array | Promise<Uint8Array>, pieceSize = PIECE): { link: PeerLink, q: ReturnType<typeof frameQueue>, s: ReturnType<typeof recordingStream> } {
+function makeLink (serve?: (index: number) => Uint8Array | Promise<Uint8Array>, pieceSize = PIECE, hostOver: Partial<PeerLinkHost> = {}): { link: PeerLink, q: ReturnType<typeof frameQueue>, s: ReturnType<typeof recordingStream> } {
   const manifest = { size: 4 * pieceSize, pieceSize } as unknown as Manifest
   const ctx = messageContext(manifest)
   const noop = (): void => {}
@@ -83,7 +83,8 @@ function makeLink (serve?: (index: number) => Uint8Array | Promise<Uint8Array>, 
     onPeers: noop,
     onUploaded: noop,
     onViolation: (_l, err) => { throw err },
-    onClosed: noop
+    onClosed: noop,
+    ...hostOver
   }
   const q = frameQueue()
   const s = recordingStream(pieceSize)
@@ -172,6 +173,33 @@ describe('PeerLink: writes', () => {
     assert.deepEqual([f0, f1].map(f => f.message.type), ['PIECE', 'PIECE'])
     assert.deepEqual(f1.payload, payload(1))
     assert.equal(s.writes(), 2, 'one write per piece')
+    q.end()
+    await running
+    link.close()
+  })
+
+  it('serves a peer\'s queued requests for the pieces this node has sent least often first, and counts every upload it starts', async () => {
+    const payload = (index: number): Uint8Array => new Uint8Array(PIECE).fill(index + 1)
+    const started = [5, 0, 3, 0]
+    let open = (): void => {}
+    const gate = new Promise<void>(resolve => { open = resolve })
+    let reads = 0
+    const { link, q, s } = makeLink(async (index) => { if (reads++ === 0) await gate; return payload(index) }, PIECE, {
+      uploads: new UploadScheduler(1),
+      uploadRank: i => started[i],
+      onUploadStart: i => { started[i]++ }
+    })
+    const running = link.run()
+    // piece 0 takes the one upload slot; 2 and then 1 wait behind it
+    q.push({ message: { type: 'REQUEST', requestId: 1, index: 0 } })
+    while (reads < 1) await new Promise(resolve => setImmediate(resolve))
+    q.push({ message: { type: 'REQUEST', requestId: 2, index: 2 } })
+    q.push({ message: { type: 'REQUEST', requestId: 3, index: 1 } })
+    for (let k = 0; k < 5; k++) await new Promise(resolve => setImmediate(resolve))
+    open()
+    const order = [(await s.next()).message, (await s.next()).message, (await s.next()).message].map(m => (m as { index: number }).index)
+    assert.deepEqual(order, [0, 1, 2], 'piece 1 (sent 0 times before) overtakes piece 2 (sent 3 times)')
+    assert.deepEqual(started, [6, 1, 4, 0])
     q.end()
     await running
     link.close()

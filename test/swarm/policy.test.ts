@@ -272,6 +272,37 @@ test('uploads: bounded concurrency and round-robin between peers', async () => {
   assert.equal(order.length, 8)
 })
 
+test('uploads: in one peer\'s queue the lowest rank goes first, unless the oldest job has waited RANK_MAX_WAIT_MS; peers still take turns', async () => {
+  const { UploadScheduler, RANK_MAX_WAIT_MS } = await import('../../src/swarm/upload.js')
+  let now = 0
+  const up = new UploadScheduler(1, undefined, () => now)
+  const order: string[] = []
+  const gates: Array<() => void> = []
+  const job = (name: string) => async () => { order.push(name); await new Promise<void>(resolve => gates.push(resolve)) }
+  const next = async (): Promise<void> => { gates.shift()!(); for (let i = 0; i < 3; i++) await new Promise(resolve => setImmediate(resolve)) }
+  const rank = new Map([['a3', 3], ['a1', 1], ['a2', 2], ['b0', 0]])
+  up.enqueue('x', job('blocker'))
+  for (const name of ['a3', 'a1', 'a2']) up.enqueue('a', job(name), 0, () => rank.get(name)!)
+  up.enqueue('b', job('b0'), 0, () => rank.get('b0')!)
+  await next()
+  await next()
+  await next()
+  // a and b alternate (round robin); within a, rank order; ranks are asked when the slot frees
+  assert.deepEqual(order, ['blocker', 'a1', 'b0', 'a2'])
+  rank.set('late', 0)
+  up.enqueue('a', job('late'), 0, () => rank.get('late')!)
+  await next()
+  assert.deepEqual(order.slice(4), ['late'], 'a newer job with a better rank overtakes a3')
+  // an old job goes first whatever its rank
+  up.enqueue('a', job('fresh'), 0, () => -1)
+  now += RANK_MAX_WAIT_MS
+  await next()
+  assert.deepEqual(order.slice(5), ['a3'], 'a3 waited RANK_MAX_WAIT_MS')
+  await next()
+  assert.deepEqual(order.slice(6), ['fresh'])
+  await next()
+})
+
 test('uploads: the expected wait grows with the bytes queued over the measured send rate', async () => {
   const { UploadScheduler } = await import('../../src/swarm/upload.js')
   let now = 0
