@@ -500,6 +500,7 @@ export class SimNode {
   #ctx (eligible: (i: number) => boolean): PickContext {
     return {
       endgame: this.#endgame(),
+      inOrder: this.coord.downloaders === 0,
       have: i => this.have[i] === 1,
       inflight: i => this.#inflight.get(i) ?? 0,
       eligible

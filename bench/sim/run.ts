@@ -26,6 +26,8 @@ const args = cliArgs('node dist/bench/sim/run.js [options]', {
   discovery: { type: 'string', default: 'mdns', help: "'mdns' (dial up to 200 random nodes) or 'static' (node 0 is everyone's static peer)" },
   latency: { type: 'string', default: String(defaultConfig().latencyMs), help: 'one-way latency between nodes, ms' },
   handshake: { type: 'string', default: String(defaultConfig().handshakeMs), help: 'dial → link ready, ms (each dial adds up to as much again)' },
+  'node-mbit': { type: 'string', default: String(defaultConfig().nodeUpMbps), help: 'each node\'s uplink and downlink, Mbit/s' },
+  'origin-mbit': { type: 'string', default: String(defaultConfig().originUpMbps), help: 'the origin\'s uplink, Mbit/s' },
   'max-connections': { type: 'string', default: String(defaultConfig().maxConnections), help: "connections per node (libp2p maxConnections); 'inf': no limit" },
   'max-links': { type: 'string', default: String(defaultConfig().maxLinks), help: 'swarm links per node' },
   'max-time': { type: 'string', default: String(defaultConfig().maxTimeMs / 1000), help: 'stop at this virtual time even if nodes are still downloading, s' },
@@ -39,9 +41,10 @@ const ownership = args.str('ownership')
 if (ownership !== 'real' && ownership !== 'blind' && ownership !== 'off') throw new Error(`--ownership ${ownership}: 'real', 'blind' or 'off'`)
 const discovery = args.str('discovery')
 if (discovery !== 'mdns' && discovery !== 'static') throw new Error(`--discovery ${discovery}: 'mdns' or 'static'`)
-const tag = `${sizeLabel(size).replace(/\s+/g, '')}${ownership !== 'real' ? `-${ownership}` : ''}${args.num('spread') > 0 ? `-spread${args.num('spread')}` : ''}${discovery !== 'mdns' ? `-${discovery}` : ''}${args.num('latency') !== defaultConfig().latencyMs ? `-lat${args.num('latency')}` : ''}${args.num('handshake') !== defaultConfig().handshakeMs ? `-hs${args.num('handshake')}` : ''}${args.str('max-connections') !== String(defaultConfig().maxConnections) ? `-conn${args.str('max-connections')}` : ''}`
+const tag = `${sizeLabel(size).replace(/\s+/g, '')}${ownership !== 'real' ? `-${ownership}` : ''}${args.num('spread') > 0 ? `-spread${args.num('spread')}` : ''}${discovery !== 'mdns' ? `-${discovery}` : ''}${args.num('latency') !== defaultConfig().latencyMs ? `-lat${args.num('latency')}` : ''}${args.num('handshake') !== defaultConfig().handshakeMs ? `-hs${args.num('handshake')}` : ''}${args.str('max-connections') !== String(defaultConfig().maxConnections) ? `-conn${args.str('max-connections')}` : ''}${args.num('node-mbit') !== defaultConfig().nodeUpMbps || args.num('origin-mbit') !== defaultConfig().originUpMbps ? `-${args.num('node-mbit')}-${args.num('origin-mbit')}mbit` : ''}`
 const maxConnections = args.str('max-connections') === 'inf' ? Infinity : args.num('max-connections')
 if (!(maxConnections >= 1)) throw new Error(`--max-connections ${args.str('max-connections')}: a count ≥ 1 or 'inf'`)
+for (const k of ['node-mbit', 'origin-mbit']) if (!(args.num(k) > 0)) throw new Error(`--${k} ${args.str(k)}: a rate > 0`)
 const out = resolve(repoRoot(), args.str('out'))
 await mkdir(out, { recursive: true })
 
@@ -59,6 +62,9 @@ for (const n of args.list('n').map(Number)) {
     maxTimeMs: args.num('max-time') * 1000,
     latencyMs: args.num('latency'),
     handshakeMs: args.num('handshake'),
+    nodeUpMbps: args.num('node-mbit'),
+    nodeDownMbps: args.num('node-mbit'),
+    originUpMbps: args.num('origin-mbit'),
     discovery: discovery as 'mdns' | 'static'
   })
   let peakRss = 0

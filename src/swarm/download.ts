@@ -70,6 +70,8 @@ export interface DownloadPolicy {
   maxHttpRun?: () => number | undefined
   /** Is the swarm still expecting a source for the pieces nobody can serve now? */
   waiting?: () => boolean
+  /** No other node downloads this content now: ask peers for pieces in file order (PickContext.inOrder). @default false */
+  inOrder?: () => boolean
 }
 
 export interface SourceStats { id: string, kind: string, bytes: number, pieces: number, rejected: number, banned: boolean }
@@ -353,6 +355,7 @@ export class Downloader {
     // peers first: the origin is the source of last resort
     const ordered = [...this.#sources.values()].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'peer' ? -1 : 1))
     const now = performance.now()
+    const inOrder = this.#policy.inOrder?.() === true
     for (const source of ordered) {
       if (!this.#health.usable(source.id)) continue
       if ((source.busyUntil ?? 0) > now) { backingOff = true; continue }
@@ -367,6 +370,7 @@ export class Downloader {
         const asked = this.#asked.get(source.id)
         const ctx = {
           endgame: have.length - have.count <= ENDGAME_MAX_MISSING && this.#inflight.size >= have.length - have.count,
+          inOrder,
           have: (i: number) => have.get(i),
           inflight: (i: number) => this.#inflight.get(i) ?? 0,
           eligible: (i: number) => source.has(i) && !bad.has(i) && asked?.has(i) !== true &&

@@ -17,6 +17,12 @@ export interface PickContext {
   eligible: (i: number) => boolean
   /** True when every missing piece is already requested somewhere (endgame). @default false */
   endgame?: boolean
+  /**
+   * No other node downloads this content now, so there is nobody to spread
+   * pieces to: ties go to the lowest index, which lets the store's running
+   * whole-file hash keep pace with the download. @default false
+   */
+  inOrder?: boolean
 }
 
 export class PiecePicker {
@@ -55,8 +61,8 @@ export class PiecePicker {
   pickRarest (ctx: PickContext, maxDuplicates = 2): number | undefined {
     const n = this.pieceCount
     if (n === 0) return undefined
-    const start = Math.floor(this.#random() * n) % n
-    const stride = coprimeStride(n, this.#random())
+    const start = ctx.inOrder === true ? 0 : Math.floor(this.#random() * n) % n
+    const stride = ctx.inOrder === true ? 1 : coprimeStride(n, this.#random())
     let best: number | undefined
     let bestScore = Infinity
     let endgame: number | undefined

@@ -227,6 +227,7 @@ export class ContentSession implements PeerLinkHost {
         this.#claim(indices)
       },
       maxHttpConcurrency: () => this.#httpConcurrency(),
+      inOrder: () => this.coordinator.downloaders === 0,
       maxHttpRun: () => this.#warmingUp() ? WARMUP_RUN_PIECES : undefined,
       onHttpRelease: indices => { this.#release(indices) },
       waiting: () => {

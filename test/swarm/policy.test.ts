@@ -99,6 +99,17 @@ test('pickRarest enters a run of equally rare pieces anywhere, not at its first 
   const q = new PiecePicker(256, () => 0)
   for (const i of run) q.addAvailable(i)
   assert.equal(q.pickRarest(ctx(have, new Map())), 165)
+  // nobody else downloads (inOrder): file order, whatever the random draws
+  for (let k = 0; k < 20; k++) assert.equal(p.pickRarest({ ...ctx(have, new Map()), inOrder: true }), 165)
+})
+
+test('the session asks for pieces in file order only while no other node downloads the content', async () => {
+  const s = await policySession({ now: 0 })
+  assert.equal(s.policy().inOrder?.(), true, 'alone (a leecher of seeders): file order, for the running file hash')
+  s.coordinator.setDownloader('peerX', true)
+  assert.equal(s.policy().inOrder?.(), false, 'another downloader: spread')
+  s.coordinator.setDownloader('peerX', false)
+  assert.equal(s.policy().inOrder?.(), true)
 })
 
 test('ban policy: a bad piece is never asked again from its sender; the second bans it', () => {
