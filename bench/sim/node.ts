@@ -3,8 +3,8 @@
  * warm-up, reservations, CLAIM/RELEASE/HAVE/PEERS handling, heard peers) and
  * of src/swarm/download.ts (#fill: peers first, rarest first, then coalesced
  * HTTP runs; endgame; the 200 ms poll) and peer-link.ts (pipelining,
- * request deadlines) and upload.ts (round-robin upload slots, least-sent piece first), re-created
- * line by line over virtual time. The decisions themselves are made by the
+ * request deadlines) and upload.ts (round-robin upload slots, least-sent
+ * piece first), re-created line by line over virtual time. The decisions themselves are made by the
  * real OriginCoordinator, PiecePicker and SourceHealth, imported unchanged.
  */
 import { ENDGAME_MAX_MISSING, DEFAULT_HTTP_CONCURRENCY, DEFAULT_MAX_RANGE_BYTES } from '../../src/swarm/download.js'

@@ -365,7 +365,8 @@ export class PeerLink implements PieceSource {
     }
     this.#serving.set(requestId, job)
     const host = this.#host
-    this.#host.uploads.enqueue(this.peerId, job, expectedPieceLength(host.ctx, index), host.uploadRank === undefined ? undefined : () => host.uploadRank?.(index) ?? 0)
+    const rank = host.uploadRank === undefined ? undefined : () => host.uploadRank?.(index) ?? 0
+    host.uploads.enqueue(this.peerId, job, expectedPieceLength(host.ctx, index), rank)
   }
 
   /** End the link: fail pending requests, drop queued uploads, reset the stream on error. Idempotent. */
