@@ -1,5 +1,5 @@
 /**
- * Resource-exhaustion figures (THREATS R1–R3, R5, R6, R9): for each attack,
+ * Resource-exhaustion figures (THREATS R1–R9): for each attack,
  * an honest download from the victim (a seeder) runs beside it, and its time
  * is compared with honest downloads from the same seeder without an attack,
  * run just before (same process, warm, same limits). Also prints what the
@@ -17,7 +17,9 @@
  * self time beside each attack went.
  *
  * The attacker runs in a child process (another "host": its own event loop,
- * sending from 127.0.0.6x), as it would on another machine. By default
+ * sending from 127.0.0.6x), as it would on another machine. R4, R7 and R8
+ * are doswarm peers (test/helpers/evil-peer.ts) that break the protocol with
+ * one fresh identity after another until the victim refuses their host. By default
  * (`--attacker-cpus auto`, from 3 Dec 2026) it is also pinned (taskset) to a
  * CPU of its own while this process — victim, honest downloader and their
  * worker threads — keeps the others, so the downloads with and without
@@ -35,16 +37,18 @@
  * Run it under `flock /tmp/doswarm-cpu.lock` on a shared machine.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { Session } from 'node:inspector/promises'
-import { setPriority } from 'node:os'
+import { setPriority, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { verifyManifest, pieceCount, type Manifest } from '../src/manifest/index.js'
 import { admissionOf, type AdmissionStats } from '../src/node/admission.js'
 import { DEFAULT_LIMITS, type P2PLimits } from '../src/node/libp2p.js'
 import { cleanup, connectionFlood, pingFloodNoRead, slowloris, streamFlood, sybil } from '../test/helpers/attacks.js'
 import { honestSwarm, watchProcess, type WatchResult } from '../test/helpers/attack-watch.js'
+import { ONE_GIB_PREFIX, concat, rawHave, rawRequest, startEvilPeer, type EvilPeer } from '../test/helpers/evil-peer.js'
 import { YAMUX_DATA, YAMUX_FLAG_SYN, startRawYamuxPeer, yamuxHeader } from '../test/helpers/raw-yamux-peer.js'
 import { waitFor } from '../test/helpers/swarm-fixture.js'
 import { cliArgs } from './lib/args.js'
@@ -54,14 +58,16 @@ const args = cliArgs('node dist/bench/security.js [options]\nHonest download spe
   size: { type: 'string', default: '128MiB', help: 'size of the honest download' },
   'baseline-runs': { type: 'string', default: '2', help: 'honest downloads without attack per run, half before and half after the attacked one (their mean is the reference)' },
   repeat: { type: 'string', default: '5', help: 'runs per attack (the row shows the median ratio)' },
-  only: { type: 'string', help: 'comma-separated attack ids (none, r1-one, r1-many, r2, r3, r5, r6, r6-lifted, r9)' },
+  only: { type: 'string', help: 'comma-separated attack ids (none, r1-one, r1-many, r2, r3, r4, r5, r6, r6-lifted, r7, r8, r9)' },
   'attacker-nice': { type: 'string', default: '0', help: 'scheduling niceness of the attacker process (19: it runs only on CPU the victim leaves idle, closer to an attacker on another machine when both share 2 cores)' },
   'attacker-cpus': { type: 'string', default: 'auto', help: 'split: the attacker process is pinned to the last CPU this process may use and this process (victim and honest downloader, with their worker threads) to the rest, with taskset(1), so the attacker\'s own work does not compete with the victim\'s (needs ≥ 2 CPUs); shared: no pinning; auto: split where possible, else shared' },
   'seeder-limits': { type: 'string', help: 'limits of the victim for every attack, e.g. maxUnprovenPerIp=1000 (A/B against a rule); an attack\'s own limits win' },
   profile: { type: 'string', help: 'write a CPU profile of this process\'s main thread (victim and honest downloader) for every counted download to this directory, and print where the extra self time beside each attack went' },
   'in-process': { type: 'boolean', help: 'run the attacker in this process (its CPU then competes with the victim\'s event loop)' },
   attacker: { type: 'string', help: 'internal: run as the attacker child for this attack id' },
-  target: { type: 'string', help: 'internal: the victim address for --attacker' }
+  target: { type: 'string', help: 'internal: the victim address for --attacker' },
+  manifest: { type: 'string', help: 'internal: the shared content\'s manifest file, for --attacker' },
+  publisher: { type: 'string', help: 'internal: its publisher key' }
 })
 
 interface Attack {
@@ -69,8 +75,40 @@ interface Attack {
   name: string
   limit: string
   seederLimits?: Partial<P2PLimits>
-  /** Run the attack against `addr`; resolves with a summary and a way to end it. */
-  run: (addr: string) => Promise<{ summary: string, stop: () => Promise<void> }>
+  /** Run the attack against `addr`, which shares `content`; resolves with a summary and a way to end it. */
+  run: (addr: string, content: Manifest) => Promise<{ summary: string, stop: () => Promise<void> }>
+}
+
+/**
+ * R4, R7, R8: doswarm peers from `host`, one fresh identity after another,
+ * each opening a session for the shared content and breaking the protocol
+ * (`first` instead of its HELLO, or `after` it), until the victim refuses
+ * the host (two bans from one address ban the address) or `identities` ran.
+ */
+async function protocolAbuse (addr: string, content: Manifest, host: string, abuse: { first?: Uint8Array[], after?: Uint8Array }, identities = 10): Promise<{ summary: string, stop: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'doswarm-abuse-'))
+  const peers: EvilPeer[] = []
+  let cut = 0
+  let refused = false
+  for (let k = 0; k < identities && !refused; k++) {
+    const p = await startEvilPeer({ dir, manifest: content, behaviour: { kind: 'opener-only' }, localAddress: host })
+    peers.push(p)
+    try {
+      const s = await p.openSession(addr, { ...(abuse.first !== undefined ? { first: abuse.first } : {}), timeoutMs: 5000 })
+      if (abuse.after !== undefined) await s.sendRaw(abuse.after).catch(() => {})
+      await Promise.race([s.closed, new Promise(resolve => setTimeout(resolve, 5000))])
+      cut++
+    } catch {
+      refused = true
+    }
+  }
+  return {
+    summary: `${cut} identities cut off${refused ? ', then the host refused' : ''}`,
+    stop: async () => {
+      await Promise.allSettled(peers.map(async p => { await p.stop() }))
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
 }
 
 /** R6: one peer from `host` that stops reading and sends yamux pings. */
@@ -127,6 +165,32 @@ const ATTACKS: Attack[] = [
       streamFlood(raw, 2000)
       await waitFor(() => raw.closed(), 10_000, 'close')
       return { summary: 'closed', stop: async () => { await cleanup([p]) } }
+    }
+  },
+  {
+    id: 'r4',
+    name: 'R4 1 GiB length prefix instead of a HELLO, fresh identities from 1 host',
+    limit: 'frame length checked before allocation; sender banned; host banned after 2',
+    run: async (addr, content) => await protocolAbuse(addr, content, '127.0.0.61', { first: [ONE_GIB_PREFIX] })
+  },
+  {
+    id: 'r7',
+    name: 'R7 request flood, 10000 REQUESTs per identity, fresh identities from 1 host',
+    limit: '≤ 32 outstanding requests per peer; sender banned; host banned after 2',
+    run: async (addr, content) => {
+      const n = pieceCount(content)
+      const burst = concat(Array.from({ length: 10_000 }, (_, i) => rawRequest(i + 1, i % n)))
+      return await protocolAbuse(addr, content, '127.0.0.62', { after: burst })
+    }
+  },
+  {
+    id: 'r8',
+    name: 'R8 HAVE flood (2 × pieces + 10), fresh identities from 1 host',
+    limit: 'HAVE rate per peer; sender banned; host banned after 2',
+    run: async (addr, content) => {
+      const n = pieceCount(content)
+      const flood = concat(Array.from({ length: 2 * n + 10 }, (_, i) => rawHave(i % n)))
+      return await protocolAbuse(addr, content, '127.0.0.60', { after: flood })
     }
   },
   {
@@ -316,12 +380,14 @@ async function main (): Promise<void> {
           row.attackedCpuMs.push(NaN)
           row.attackerCpuMs.push(NaN)
           const h = hs.download(`${attack.id}-${i}`)
-          const r = await attack.run(addr)
+          const r = await attack.run(addr, hs.fx.manifest)
           honest = await h
           summary = Promise.resolve(r.summary)
           stop = r.stop
         } else {
-          const argv = [process.execPath, fileURLToPath(import.meta.url), '--attacker', attack.id, '--target', addr]
+          const manifestFile = join(hs.fx.dir, 'attack.manifest')
+          await writeFile(manifestFile, hs.fx.manifest.bytes)
+          const argv = [process.execPath, fileURLToPath(import.meta.url), '--attacker', attack.id, '--target', addr, '--manifest', manifestFile, '--publisher', hs.fx.manifest.publisher]
           // taskset execs node in place, so the child's pid is the attacker's (its CPU is read from /proc)
           const [cmd, ...rest] = attackerCpu === undefined ? argv : ['taskset', '-c', attackerCpu, ...argv]
           const c = spawn(cmd as string, rest, { stdio: ['ignore', 'pipe', 'inherit'] })
@@ -400,8 +466,9 @@ const attackerId = args.optStr('attacker')
 if (attackerId !== undefined) {
   const attack = ATTACKS.find(a => a.id === attackerId)
   if (attack === undefined) throw new Error(`unknown attack ${attackerId}`)
+  const content = verifyManifest(await readFile(args.str('manifest')), { trustedKeys: [args.str('publisher')] })
   console.log('go')
-  const r = await attack.run(args.str('target'))
+  const r = await attack.run(args.str('target'), content)
   console.log(`done ${r.summary}`)
   process.on('SIGTERM', () => { void r.stop().finally(() => process.exit(0)) })
   setInterval(() => {}, 60_000)

@@ -7,6 +7,7 @@
  * redialled until they answer.
  */
 import '../polyfill.js'
+import { isIP } from 'node:net'
 import { noise } from '@chainsafe/libp2p-noise'
 import { identify, type Identify } from '@libp2p/identify'
 import type { ConnectionGater, Libp2p, MultiaddrConnection, PeerDiscovery, PeerId, PeerInfo } from '@libp2p/interface'
@@ -202,6 +203,12 @@ export interface P2PNodeInit {
   mdns?: boolean
   /** ms between mDNS queries. @default {@link MDNS_QUERY_INTERVAL_MS} */
   mdnsIntervalMs?: number
+  /**
+   * Source IP address of outgoing TCP connections (a literal address of this
+   * host): a host with several addresses picks the one its peers should see.
+   * Dials to the other IP family then fail. @default the system's choice
+   */
+  dialFrom?: string
   /** static peers: multiaddrs, with or without /p2p/<id> suffix; dialled in the background until connected */
   peers?: string[]
   /** @default 200 ({@link DEFAULT_LIMITS}) */
@@ -263,6 +270,7 @@ export function peerIdString (node: Libp2p<any>): string {
 export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
   if (typeof init.stateDir !== 'string' || init.stateDir === '') throw new UsageError('a state directory is required for the peer identity')
   const listen = parseAddrs(init.listen ?? [...DEFAULT_LISTEN], 'listen')
+  if (init.dialFrom !== undefined && isIP(init.dialFrom) === 0) throw new UsageError(`dialFrom: ${JSON.stringify(init.dialFrom)} is not an IP address`)
   const staticPeers = (init.peers ?? []).map(parseStaticPeer)
   const limits = resolveLimits(init)
   const psk = init.groupSecret === undefined ? undefined : groupPsk(init.groupSecret)
@@ -306,7 +314,9 @@ export async function createP2PNode (init: P2PNodeInit): Promise<P2PNode> {
         inboundSocketInactivityTimeout: limits.socketInactivityTimeout,
         outboundSocketInactivityTimeout: limits.socketInactivityTimeout,
         // a socket-level backstop below the connection manager (FD exhaustion)
-        maxConnections: ceilings.maxConnections + ceilings.maxIncomingPendingConnections
+        maxConnections: ceilings.maxConnections + ceilings.maxIncomingPendingConnections,
+        // @libp2p/tcp hands dialOpts to net.connect (its type lists only a few of the keys)
+        ...(init.dialFrom !== undefined ? { dialOpts: { localAddress: init.dialFrom } as Record<string, unknown> } : {})
       })],
       connectionEncrypters: [noise()],
       // yamux 8.0.1 buffers a whole DATA frame before checking it against the

@@ -80,6 +80,8 @@ export interface EvilPeerInit {
   /** parent directory for the node's state (peer key) */
   dir: string
   manifest: Manifest
+  /** source address of its outgoing connections (another loopback "host"); @default the system's choice */
+  localAddress?: string
   /** the real file, for behaviours that serve some honest bytes */
   data?: Uint8Array
   behaviour: EvilBehaviour
@@ -230,7 +232,7 @@ export async function startEvilPeer (init: EvilPeerInit): Promise<EvilPeer> {
   const { manifest, behaviour } = init
   const n = pieceCount(manifest)
   const stateDir = await mkdtemp(join(init.dir, 'evil-'))
-  const node = await createP2PNode({ stateDir, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, log: () => {} })
+  const node = await createP2PNode({ stateDir, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, log: () => {}, ...(init.localAddress !== undefined ? { dialFrom: init.localAddress } : {}) })
   const stats: EvilStats = { sessions: 0, connections: 0, requests: [], honestPieces: 0, badPieces: 0, cutPieces: 0 }
   node.addEventListener('connection:open', () => { stats.connections++ })
 

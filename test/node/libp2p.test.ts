@@ -140,6 +140,16 @@ describe('p2p static peers', () => {
     assert.ok(logs.some(l => l.includes('unreachable')), logs.join('\n'))
   })
 
+  it('dials from the dialFrom address, and refuses one that is not an IP', { timeout: 10_000 }, async () => {
+    const a = await node()
+    const b = await node({ dialFrom: '127.0.0.77' })
+    await b.dial(multiaddr(addrOf(a)))
+    await waitFor(() => connected(a, b), 5000, 'a sees b')
+    const seen = a.getConnections(b.peerId)[0]?.remoteAddr.toString() ?? ''
+    assert.match(seen, /^\/ip4\/127\.0\.0\.77\/tcp\//, seen)
+    await assert.rejects(node({ dialFrom: 'eth0' }), (err: Error) => err.name === 'UsageError' && /dialFrom/.test(err.message))
+  })
+
   it('skips this node itself and reports bad addresses without throwing', { timeout: 10_000 }, async () => {
     const logs: string[] = []
     const a = await node({ log: m => { logs.push(m) } })
