@@ -17,10 +17,11 @@
  * self time beside each attack went.
  *
  * The attacker runs in a child process (another "host": its own event loop,
- * sending from 127.0.0.6x), as it would on another machine. R4, R7 and R8
- * are doswarm peers (test/helpers/evil-peer.ts) that break the protocol with
- * one fresh identity after another until the victim refuses their host. By default
- * (`--attacker-cpus auto`, from 3 Dec 2026) it is also pinned (taskset) to a
+ * sending from 127.0.0.6x), as it would on another machine; for R4, R7 and
+ * R8 it runs doswarm peers (test/helpers/evil-peer.ts) that break the
+ * protocol with one fresh identity after another until the victim refuses
+ * their host. By default
+ * (`--attacker-cpus auto`, from 3 Dec 2026) the child is also pinned (taskset) to a
  * CPU of its own while this process — victim, honest downloader and their
  * worker threads — keeps the others, so the downloads with and without
  * attack run on the same CPUs and the ratio shows what the attack costs the
@@ -96,7 +97,9 @@ async function protocolAbuse (addr: string, content: Manifest, host: string, abu
     try {
       const s = await p.openSession(addr, { ...(abuse.first !== undefined ? { first: abuse.first } : {}), timeoutMs: 5000 })
       if (abuse.after !== undefined) await s.sendRaw(abuse.after).catch(() => {})
-      await Promise.race([s.closed, new Promise(resolve => setTimeout(resolve, 5000))])
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([s.closed, new Promise(resolve => { timer = setTimeout(resolve, 5000) })])
+      clearTimeout(timer)
       cut++
     } catch {
       refused = true

@@ -12,7 +12,7 @@ import { SourceHealth } from '../../src/swarm/health.js'
 import { OWNER_PATIENCE, OriginCoordinator } from '../../src/swarm/origin-coord.js'
 import { INITIAL_PIPELINE, MAX_PIPELINE, PIPELINE_TARGET_MS } from '../../src/swarm/peer-link.js'
 import { PiecePicker, type PickContext } from '../../src/swarm/picker.js'
-import { RANK_MAX_WAIT_MS } from '../../src/swarm/upload.js'
+import { nextInQueue } from '../../src/swarm/upload.js'
 import { HEARD_TTL_MS, QUIET_MS, RESERVE_EVERY_MS, WARMUP_MS, WARMUP_RUN_PIECES } from '../../src/swarm/session.js'
 import type { SimConfig } from './config.js'
 import type { Engine, SimEvent } from './engine.js'
@@ -701,12 +701,8 @@ export class SimNode {
     while (this.#uploading < w.cfg.uploadSlots && this.#order.length > 0) {
       const peer = this.#order.shift() as number
       const q = this.#queues.get(peer) as UploadReq[]
-      let k = 0
-      // UploadScheduler.#next: the piece sent least often first, unless the oldest request has waited RANK_MAX_WAIT_MS
-      if (q.length > 1 && w.engine.now - q[0].at < RANK_MAX_WAIT_MS) {
-        for (let j = 1; j < q.length; j++) if (this.#sent[q[j].index] < this.#sent[q[k].index]) k = j
-      }
-      const r = q.splice(k, 1)[0]
+      // as UploadScheduler: the piece sent least often first (the session's upload rank)
+      const r = q.splice(nextInQueue(q, w.engine.now, e => e.at, e => this.#sent[e.index] as number), 1)[0] as UploadReq
       this.#sent[r.index]++ // session.onUploadStart
       if (q.length === 0) this.#queues.delete(peer); else this.#order.push(peer)
       this.#uploading++

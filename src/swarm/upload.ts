@@ -127,22 +127,11 @@ export class UploadScheduler {
   }
 
   /** Index of the job to run next from one peer's queue (oldest first in the queue). */
-  #next (q: readonly Queued[]): number {
-    if (q.length === 1 || this.#now() - q[0].at >= RANK_MAX_WAIT_MS) return 0
-    let best = 0
-    let bestRank = q[0].rank?.() ?? 0
-    for (let k = 1; k < q.length; k++) {
-      const r = q[k].rank?.() ?? 0
-      if (r < bestRank) { best = k; bestRank = r }
-    }
-    return best
-  }
-
   #pump (): void {
     while (this.#running < this.maxConcurrent && this.#order.length > 0) {
       const peer = this.#order.shift() as string
       const q = this.#queues.get(peer) as Queued[]
-      const { job } = q.splice(this.#next(q), 1)[0]
+      const { job } = q.splice(nextInQueue(q, this.#now(), e => e.at, e => e.rank?.() ?? 0), 1)[0]
       if (q.length === 0) this.#queues.delete(peer); else this.#order.push(peer)
       this.#running++
       const limiter = this.#limiter
@@ -157,4 +146,20 @@ export class UploadScheduler {
         .finally(() => { this.#running--; this.#pump() })
     }
   }
+}
+
+/**
+ * Which of one peer's queued jobs (oldest first) runs next: the lowest rank,
+ * ties in arrival order — or the oldest, once it has waited
+ * {@link RANK_MAX_WAIT_MS}. Pure, so the simulator (bench/sim) uses it too.
+ */
+export function nextInQueue<T> (q: readonly T[], now: number, at: (e: T) => number, rank: (e: T) => number): number {
+  if (q.length <= 1 || now - at(q[0] as T) >= RANK_MAX_WAIT_MS) return 0
+  let best = 0
+  let bestRank = rank(q[0] as T)
+  for (let k = 1; k < q.length; k++) {
+    const r = rank(q[k] as T)
+    if (r < bestRank) { best = k; bestRank = r }
+  }
+  return best
 }
