@@ -59,6 +59,12 @@ export interface NodeInit {
   groupSecret?: Uint8Array
   /** ms after start during which no HTTP fetch starts while peers may still connect. @default 1000 */
   settleMs?: number
+  /**
+   * Peers connected at least this long when a download begins own its early
+   * phase: after `settleMs` the node fetches from the origin the blocks it
+   * owns among itself and them, before the crowd's HELLOs settle. @default 10000
+   */
+  earlyPeerMinAgeMs?: number
   /** peer request deadline in ms. @default 15000 */
   requestTimeoutMs?: number
   /** pieces uploaded at once. @default 8 */
@@ -167,6 +173,7 @@ export class DoswarmNode {
       discovering: this.init.mdns ?? true,
       ...(this.init.httpDelayMs !== undefined ? { httpDelayMs: this.init.httpDelayMs } : {}),
       ...(this.init.settleMs !== undefined ? { settleMs: this.init.settleMs } : {}),
+      ...(this.init.earlyPeerMinAgeMs !== undefined ? { earlyPeerMinAgeMs: this.init.earlyPeerMinAgeMs } : {}),
       ...(this.init.requestTimeoutMs !== undefined ? { requestTimeoutMs: this.init.requestTimeoutMs } : {}),
       ...(this.init.maxConcurrentUploads !== undefined ? { maxConcurrentUploads: this.init.maxConcurrentUploads } : {}),
       uploadLimiter: this.#bandwidth.upload,

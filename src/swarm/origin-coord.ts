@@ -20,6 +20,13 @@
  *     A live owner keeps its blocks however slow it is; a node we only heard
  *     of keeps its turn until it links or is forgotten (its claims cannot
  *     reach us yet).
+ * Before it settles, a node that was already connected to peers when the
+ * download began (a daemon in a LAN that meshed long ago) need not leave the
+ * origin idle: it may fetch the blocks it owns among itself and those
+ * connected peers ({@link OriginCoordinator.mayFetchEarly}). That set is
+ * fixed when the download starts, and both ends of a connection see it, so
+ * two such nodes never both own a block — unless one never joins this
+ * content, which costs nothing: its blocks wait for the settled rule.
  * Two nodes that claimed the same piece before they knew of each other
  * resolve it when the claims meet: the node with the smaller id keeps it.
  * Nodes that start together therefore split the file at the origin by blocks
@@ -48,6 +55,8 @@ export interface OriginCoordinatorInit {
   blockPieces?: number
   settleMs?: number
   httpDelayMs?: number
+  /** peers connected before the download began: the owners of the early phase ({@link OriginCoordinator.mayFetchEarly}) */
+  earlyPeers?: readonly string[]
   now: () => number
 }
 
@@ -75,6 +84,10 @@ export class OriginCoordinator {
   readonly #downloaders = new Set<string>()
   /** block → candidates in rendezvous order (owner first), cleared whenever the set of downloaders changes */
   readonly #candidateCache = new Map<number, readonly string[]>()
+  /** the early phase's owners besides us (fixed at start) */
+  readonly earlyPeers: readonly string[]
+  /** block → do we own it in the early phase */
+  readonly #earlyOwners = new Map<number, boolean>()
 
   constructor (init: OriginCoordinatorInit) {
     this.selfId = init.selfId
@@ -84,6 +97,7 @@ export class OriginCoordinator {
     this.#now = init.now
     this.#startedAt = init.now()
     this.#jitter = (init.random ?? Math.random)()
+    this.earlyPeers = [...new Set(init.earlyPeers ?? [])].filter(p => p !== this.selfId)
     if (!Number.isInteger(this.blockPieces) || this.blockPieces < 1) throw new RangeError('blockPieces must be ≥ 1')
     if (!(this.settleMs >= 0) || !(this.httpDelayMs >= 0)) throw new RangeError('delays must be ≥ 0')
   }
@@ -178,6 +192,23 @@ export class OriginCoordinator {
   }
 
   /**
+   * The early phase, before the node has settled: piece i may come from the
+   * origin if no peer claims it and this node owns its block among itself
+   * and {@link earlyPeers}. False when there are no early peers (a node that
+   * knows nobody yet cannot tell which blocks are its own).
+   */
+  mayFetchEarly (i: number): boolean {
+    if (this.earlyPeers.length === 0 || this.claimed(i)) return false
+    const block = Math.floor(i / this.blockPieces)
+    let cached = this.#earlyOwners.get(block)
+    if (cached === undefined) {
+      cached = rendezvous([this.selfId, ...this.earlyPeers], block)[0] === this.selfId
+      this.#earlyOwners.set(block, cached)
+    }
+    return cached
+  }
+
+  /**
    * Downloaders (and us) in descending rendezvous score for a block, the
    * owner first. Cached until the set of downloaders changes: the scheduler
    * asks for every missing piece on every pass, and hashing the whole set
@@ -186,13 +217,18 @@ export class OriginCoordinator {
   #candidates (block: number): readonly string[] {
     const cached = this.#candidateCache.get(block)
     if (cached !== undefined) return cached
-    const order = [this.selfId, ...this.#downloaders]
-      .map(p => ({ p, s: score(p, block) }))
-      .sort((a, b) => b.s - a.s || (a.p < b.p ? -1 : 1))
-      .map(x => x.p)
+    const order = rendezvous([this.selfId, ...this.#downloaders], block)
     this.#candidateCache.set(block, order)
     return order
   }
+}
+
+/** Node ids in descending rendezvous score for a block (the owner first). */
+function rendezvous (ids: readonly string[], block: number): string[] {
+  return ids
+    .map(p => ({ p, s: score(p, block) }))
+    .sort((a, b) => b.s - a.s || (a.p < b.p ? -1 : 1))
+    .map(x => x.p)
 }
 
 function score (peerId: string, block: number): number {

@@ -67,6 +67,14 @@ export interface SessionInit {
   discovering?: boolean
   /** @default DEFAULT_MAX_SETTLE_MS */
   maxSettleMs?: number
+  /**
+   * Peers this node had been connected to for a while when the download
+   * began (a daemon in a LAN that meshed long ago): after the settle time and
+   * until it settles, the node may fetch from the origin the blocks it owns
+   * among itself and these ({@link OriginCoordinator.mayFetchEarly}), rather
+   * than leave the origin idle while the crowd's HELLOs go round.
+   */
+  earlyPeers?: readonly string[]
   /** the swarm bans a peer (violation) */
   ban: (peerId: string, reason: string) => void
   /** peer exchange: dial these */
@@ -134,6 +142,7 @@ export class ContentSession implements PeerLinkHost {
       selfId: init.selfId,
       pieceCount: this.ctx.pieceCount,
       now: this.#now,
+      ...(init.earlyPeers !== undefined ? { earlyPeers: init.earlyPeers } : {}),
       ...(init.settleMs !== undefined ? { settleMs: init.settleMs } : {}),
       ...(init.httpDelayMs !== undefined ? { httpDelayMs: init.httpDelayMs } : {})
     })
@@ -221,7 +230,7 @@ export class ContentSession implements PeerLinkHost {
           for (const link of this.links.values()) if (link.has(i) && (d?.health.mayAsk(link.id, i) ?? true)) return false
         }
         this.#noteActivity()
-        return this.coordinator.mayFetch(i, this.#settled())
+        return this.#mayFetch(i)
       },
       onHttpFetch: indices => {
         this.#claim(indices)
@@ -235,7 +244,7 @@ export class ContentSession implements PeerLinkHost {
         const have = this.store.have
         for (let i = 0; i < have.length; i++) {
           if (have.get(i)) continue
-          if (!this.coordinator.mayFetch(i, this.#settled())) return true
+          if (!this.#mayFetch(i)) return true
         }
         return this.#peersProgressing()
       }
@@ -260,6 +269,17 @@ export class ContentSession implements PeerLinkHost {
         this.coordinator.seen(link.peerId)
       }
     }
+  }
+
+  /**
+   * The origin rule, minus condition 1 (checked by the caller): the settled
+   * rule once the node has settled; before that, after the settle time, the
+   * early phase's ownership among the peers connected at start.
+   */
+  #mayFetch (i: number): boolean {
+    const settled = this.#settled()
+    if (!settled && this.coordinator.elapsed() >= this.coordinator.settleMs) return this.coordinator.mayFetchEarly(i)
+    return this.coordinator.mayFetch(i, settled)
   }
 
   /**

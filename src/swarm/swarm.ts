@@ -47,6 +47,12 @@ export const PEX_DIAL_TIMEOUT_MS = 20_000
  * this long first, and dials only if no connection came meanwhile. @default 2000
  */
 export const PEX_YIELD_MS = 2000
+/**
+ * A peer whose connection is at least this old when a download begins is an
+ * owner in the download's early phase (see OriginCoordinator.mayFetchEarly):
+ * a daemon's settled neighbourhood, not peers still arriving. @default 10000
+ */
+export const EARLY_PEER_MIN_AGE_MS = 10_000
 /** Banned identities from one IP address after which the address is banned. @default 2 */
 export const DEFAULT_IP_BAN_THRESHOLD = 2
 
@@ -66,6 +72,8 @@ export interface SwarmInit {
   expectPeers?: boolean
   /** peers are found by mDNS (the origin waits up to the http-delay for the first one) */
   discovering?: boolean
+  /** @default EARLY_PEER_MIN_AGE_MS */
+  earlyPeerMinAgeMs?: number
   /** @default DEFAULT_MAX_LINKS_PER_CONTENT */
   maxLinksPerContent?: number
   /** @default DEFAULT_IP_BAN_THRESHOLD */
@@ -218,12 +226,25 @@ export class Swarm {
       discovered: peers => { this.#dialDiscovered(session, peers, true) },
       lost: (peerId, addrs, upMs): boolean => this.#relink(session, peerId, addrs, upMs >= RELINK_RESET_MS),
       log: this.#log,
+      earlyPeers: this.#earlyPeers(),
       ...(this.#init.settleMs !== undefined ? { settleMs: this.#init.settleMs } : {}),
       ...((opts.httpDelayMs ?? this.#init.httpDelayMs) !== undefined ? { httpDelayMs: opts.httpDelayMs ?? this.#init.httpDelayMs } : {})
     })
     this.#sessions.set(id, session)
     for (const conn of this.node.getConnections()) void this.#open(session, conn)
     return session
+  }
+
+  /** Peers connected for at least `earlyPeerMinAgeMs` (and not banned): the early owners of a download starting now. */
+  #earlyPeers (): string[] {
+    const minAge = this.#init.earlyPeerMinAgeMs ?? EARLY_PEER_MIN_AGE_MS
+    const now = Date.now()
+    const out = new Set<string>()
+    for (const conn of this.node.getConnections()) {
+      const peer = conn.remotePeer.toString()
+      if (conn.status === 'open' && now - conn.timeline.open >= minAge && !this.#banned.has(peer)) out.add(peer)
+    }
+    return [...out]
   }
 
   /** Stop sharing a content. */

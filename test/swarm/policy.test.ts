@@ -12,7 +12,7 @@ function ctx (have: Set<number>, inflight: Map<number, number>, eligible: (i: nu
  * A content session with an in-memory, empty store of `pieces` 64 KiB
  * pieces and a test clock (`clock.now`), for the origin-rule policy tests.
  */
-async function policySession (clock: { now: number }, opts: { pieces?: number, selfId?: string, expectPeers?: boolean, discovering?: boolean, httpDelayMs?: number } = {}): Promise<InstanceType<typeof import('../../src/swarm/session.js').ContentSession>> {
+async function policySession (clock: { now: number }, opts: { pieces?: number, selfId?: string, expectPeers?: boolean, discovering?: boolean, httpDelayMs?: number, earlyPeers?: string[] } = {}): Promise<InstanceType<typeof import('../../src/swarm/session.js').ContentSession>> {
   const { ContentSession } = await import('../../src/swarm/session.js')
   const { UploadScheduler } = await import('../../src/swarm/upload.js')
   const { Bitfield } = await import('../../src/util/bitfield.js')
@@ -28,6 +28,7 @@ async function policySession (clock: { now: number }, opts: { pieces?: number, s
     expectPeers: opts.expectPeers ?? false,
     ...(opts.discovering !== undefined ? { discovering: opts.discovering } : {}),
     ...(opts.httpDelayMs !== undefined ? { httpDelayMs: opts.httpDelayMs } : {}),
+    ...(opts.earlyPeers !== undefined ? { earlyPeers: opts.earlyPeers } : {}),
     ban: () => {},
     discovered: () => {},
     now: () => clock.now
@@ -372,6 +373,44 @@ test('settling with mDNS discovery: no HTTP before the first peer links or the h
   } finally {
     lan.close()
     alone.close()
+  }
+})
+
+test('early phase: before settling, a node connected to peers at start fetches only the blocks it owns among them, one short request at a time', async () => {
+  const { WARMUP_RUN_PIECES } = await import('../../src/swarm/session.js')
+  const { DEFAULT_SETTLE_MS, DEFAULT_BLOCK_PIECES, OriginCoordinator } = await import('../../src/swarm/origin-coord.js')
+  const clock = { now: 0 }
+  const pieces = 64
+  const ids = ['a', 'b', 'c']
+  const sessions = await Promise.all(ids.map(async selfId => await policySession(clock, { pieces, selfId, discovering: true, httpDelayMs: 5000, earlyPeers: ids })))
+  const none = await policySession(clock, { pieces, selfId: 'a', discovering: true, httpDelayMs: 5000 })
+  try {
+    const may = (s: typeof none, i: number): boolean => (s.policy().mayUseHttp as (i: number) => boolean)(i)
+    clock.now = DEFAULT_SETTLE_MS - 1
+    for (const s of sessions) for (let i = 0; i < pieces; i++) assert.equal(may(s, i), false, 'nothing before the settle time')
+    clock.now = DEFAULT_SETTLE_MS + 1 // not settled: mDNS and nobody linked yet
+    // every piece has exactly one early owner among the three, the one rendezvous hashing names
+    const view = new OriginCoordinator({ selfId: 'a', pieceCount: pieces, now: () => 0 })
+    view.setDownloader('b', true)
+    view.setDownloader('c', true)
+    for (let i = 0; i < pieces; i++) {
+      const takers = sessions.filter(s => may(s, i)).map(s => s.coordinator.selfId)
+      assert.deepEqual(takers, [view.owner(i)], `piece ${i}`)
+    }
+    assert.ok(sessions.every(s => Array.from({ length: pieces }, (_, i) => i).some(i => may(s, i))), 'each owns some block (64 pieces, blocks of ' + String(DEFAULT_BLOCK_PIECES) + ')')
+    for (const s of sessions) {
+      assert.equal(s.policy().maxHttpConcurrency?.(), 1, 'warm-up: one request')
+      assert.equal(s.policy().maxHttpRun?.(), WARMUP_RUN_PIECES)
+    }
+    for (let i = 0; i < pieces; i++) assert.equal(may(none, i), false, 'no early peers: wait to settle as before')
+    // a claim from a peer holds the early owner back too
+    const a = sessions[0] as typeof none
+    const mine = Array.from({ length: pieces }, (_, i) => i).find(i => may(a, i)) as number
+    a.coordinator.claim('b', [mine], 30_000)
+    assert.equal(may(a, mine), false, 'claimed by a peer')
+  } finally {
+    for (const s of sessions) s.close()
+    none.close()
   }
 })
 

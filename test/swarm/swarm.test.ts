@@ -81,6 +81,24 @@ test('a link lost to an error is opened again, and the download finishes from th
   }
 })
 
+test('a download\'s early owners are the peers connected long enough before it began', { timeout: 60_000 }, async () => {
+  const fx = await swarmFixture({ size: 1024 * 1024, pieceSize: 64 * 1024 })
+  try {
+    const hub = await fx.node()
+    const early = await fx.node({ peers: [fx.addr(hub)], earlyPeerMinAgeMs: 300 })
+    const late = await fx.node({ peers: [fx.addr(hub)], earlyPeerMinAgeMs: 60_000 })
+    await waitFor(() => early.stats().connectedPeers >= 1 && late.stats().connectedPeers >= 1, 10_000, 'both connected to the hub')
+    await new Promise(resolve => setTimeout(resolve, 400))
+    const results = await Promise.all([early, late].map(async (node, i) => await node.download(fx.manifest, { out: join(fx.dir, `early-${i}.bin`) })))
+    assert.deepEqual(early.swarm?.session(fx.manifest.contentId)?.coordinator.earlyPeers, [hub.peerId], 'connected for longer than 300 ms')
+    assert.deepEqual(late.swarm?.session(fx.manifest.contentId)?.coordinator.earlyPeers, [], 'connected for less than 60 s')
+    for (let i = 0; i < 2; i++) assert.ok(await fx.same(join(fx.dir, `early-${i}.bin`)))
+    assert.equal(results.reduce((s, r) => s + r.piecesRejected, 0), 0)
+  } finally {
+    await fx.close()
+  }
+})
+
 test('peer exchange past one header: a node that knows many peers tells a newcomer of all of them in several PEERS messages, and bans no one', { timeout: 60_000 }, async () => {
   const fx = await swarmFixture({ size: 64 * 1024, pieceSize: 16 * 1024 })
   const evils: EvilPeer[] = []
