@@ -83,24 +83,3 @@ export function installHashMemo (): void {
   crypto.createHash = patched
   syncBuiltinESMExports()
 }
-
-/** block → peer id → score */
-const scores = new Map<number, Map<string, number>>()
-
-/**
- * origin-coord.ts's `score(peerId, block)` (the first 53 bits of
- * SHA-256(peerId ":" block)), for the sim's own copy of the succession walk.
- * Computed with the real hash and memoised apart from `hashStats`, which
- * counts only what the real coordinator asked for.
- */
-export function rendezvousScore (peerId: string, block: number): number {
-  let m = scores.get(block)
-  if (m === undefined) { m = new Map(); scores.set(block, m) }
-  let s = m.get(peerId)
-  if (s === undefined) {
-    const h = realCreateHash('sha256').update(peerId).update(':').update(String(block)).digest()
-    s = h.readUInt32BE(0) * 0x200000 + (h.readUInt32BE(4) >>> 11)
-    m.set(peerId, s)
-  }
-  return s
-}

@@ -17,7 +17,6 @@ import { HEARD_TTL_MS, QUIET_MS, RESERVE_EVERY_MS, WARMUP_MS, WARMUP_RUN_PIECES 
 import type { SimConfig } from './config.js'
 import type { Engine, SimEvent } from './engine.js'
 import type { Flow, FlowNet } from './net.js'
-import { rendezvousScore } from './hash-memo.js'
 import { fork, type Random } from './rng.js'
 
 /** session.ts: peers heard of and not yet linked, at most (a module constant there). */
@@ -72,21 +71,6 @@ interface Link {
   running: number
 }
 
-/** a block's candidates in the coordinator's order (score descending, then id ascending) */
-interface Ranking { ids: string[], scores: number[] }
-
-/** Where (score, id) sits in a ranking: the first position that does not come before it. */
-function rankAt (r: Ranking, s: number, id: string): number {
-  let lo = 0
-  let hi = r.ids.length
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1
-    const before = r.scores[mid] > s || (r.scores[mid] === s && r.ids[mid] < id)
-    if (before) lo = mid + 1; else hi = mid
-  }
-  return lo
-}
-
 interface PeerTask { link: Link, index: number, reqId: number, sentAt: number, timer: SimEvent, done: boolean }
 interface HttpTask { pieces: Set<number>, handed: Set<number>, flow: Flow | undefined, next: number, end: number, done: boolean }
 interface UploadReq { from: number, reqId: number, index: number, at: number }
@@ -129,10 +113,6 @@ export class SimNode {
   readonly #lastClaim = new Map<string, number>()
   #coordSettledAt: number | undefined
   #jitter = 0
-  /** the coordinator's downloaders, mirrored */
-  readonly #view = new Set<string>()
-  /** block → [self, ...view] in descending rendezvous score (the coordinator's #candidates), until the view changes */
-  readonly #ranked = new Map<number, Ranking>()
   // download.ts state
   readonly #inflight = new Map<number, number>()
   readonly #peerTasks = new Map<number, PeerTask>()
@@ -201,24 +181,6 @@ export class SimNode {
   #setDownloader (peerId: string, downloading: boolean): void {
     if (this.#w.cfg.ownership === 'blind') return
     this.coord.setDownloader(peerId, downloading)
-    // mirror of the coordinator's downloader set, for the succession walk in #mayFetchShortcut
-    const had = this.#view.has(peerId)
-    if (downloading && !had) this.#view.add(peerId)
-    else if (!downloading && had) this.#view.delete(peerId)
-    else return
-    // keep the cached rankings sorted: one insertion or removal instead of a re-sort
-    for (const [block, r] of this.#ranked) {
-      const s = rendezvousScore(peerId, block)
-      const k = rankAt(r, s, peerId)
-      if (downloading) {
-        r.ids.splice(k, 0, peerId)
-        r.scores.splice(k, 0, s)
-      } else {
-        if (r.ids[k] !== peerId) throw new Error(`ranking of block ${block} lost ${peerId}`)
-        r.ids.splice(k, 1)
-        r.scores.splice(k, 1)
-      }
-    }
     if (this.coord.downloaders > this.viewPeak) this.viewPeak = this.coord.downloaders
   }
 
@@ -457,22 +419,12 @@ export class SimNode {
    * the whole view after every change of it; `verify` compares the two.
    */
   #owner (i: number): string {
-    const o = this.#candidates(Math.floor(i / this.coord.blockPieces))[0]
-    if (this.#w.cfg.verify && o !== this.coord.owner(i)) throw new Error(`owner of piece ${i}: sim ${o}, coordinator ${this.coord.owner(i)}`)
-    return o
+    return this.#candidates(Math.floor(i / this.coord.blockPieces))[0]
   }
 
-  /** OriginCoordinator.#candidates: us and the downloaders, by descending score, ties by id. */
-  #candidates (block: number): string[] {
-    let r = this.#ranked.get(block)
-    if (r === undefined) {
-      const sorted = [this.id, ...this.#view]
-        .map(p => ({ p, s: rendezvousScore(p, block) }))
-        .sort((a, b) => b.s - a.s || (a.p < b.p ? -1 : 1))
-      r = { ids: sorted.map(x => x.p), scores: sorted.map(x => x.s) }
-      this.#ranked.set(block, r)
-    }
-    return r.ids
+  /** The coordinator's own candidates for a block (owner first): the ownership rule is the real one. */
+  #candidates (block: number): readonly string[] {
+    return this.coord.candidates(block)
   }
 
   #waiting (): boolean {

@@ -255,7 +255,9 @@ export class DoswarmNode {
     const peered = manifest.size >= (this.init.minFileSizeToPeer ?? 0)
     const httpDelayMs = job.priority === 'background' ? (this.init.backgroundHttpDelayMs ?? DEFAULT_BACKGROUND_HTTP_DELAY_MS) : this.init.httpDelayMs
     const session = peered ? this.#swarm?.join(store, httpDelayMs !== undefined ? { httpDelayMs } : {}) : undefined
-    const origins = manifest.origins.map(url => new HttpSource({ ...this.init.http, url, manifest }))
+    // peers that claim pieces fetch from the origin too: they share its link, and its minimum rate
+    const sharers = session !== undefined ? () => 1 + session.coordinator.claimants() : undefined
+    const origins = manifest.origins.map(url => new HttpSource({ ...this.init.http, url, manifest, ...(sharers !== undefined ? { sharers } : {}) }))
     this.#bandwidth.jobStarted(job.priority)
     const total: DownloadStats = { contentId: manifest.contentId, size: manifest.size, bytesFromHttp: 0, bytesFromPeers: 0, piecesRejected: 0, peersBanned: 0, piecesReused: store.have.count, httpCut: emptyCutStats(), httpBytesDuplicate: 0, durationMs: 0, sources: [] }
     try {

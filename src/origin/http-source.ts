@@ -181,7 +181,8 @@ export class HttpSource implements PieceSource {
         limits: o,
         retryAfterCapMs: o.retryAfterCapMs,
         onBytes: (n) => { this.stats.bytesReceived += n; this.#meter.add(n) },
-        sourceRate: (windowMs) => this.#meter.rate(windowMs)
+        sourceRate: (windowMs) => this.#meter.rate(windowMs),
+        sharers: o.sharers
       })
       this.stats.requests++
       /** bytes of the pieces handed on; the rest of what was received is thrown away if the exchange is cut */

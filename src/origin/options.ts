@@ -40,6 +40,13 @@ export interface HttpSourceInit {
   classifyAddress?: (ip: string) => AddressClass
   /** Jitter source, for deterministic tests. @default Math.random */
   random?: () => number
+  /**
+   * How many nodes fetch from this origin right now, this one included (a
+   * swarm knows from its peers' claims). They share its link, so the
+   * minimum rate is divided among them: a connection that gets its share of
+   * a congested link is not a stall. @default () => 1
+   */
+  sharers?: () => number
 }
 
 /** Options after defaults and validation. */
@@ -57,6 +64,7 @@ export interface HttpSourceOptions {
   allowPrivateRedirects: boolean
   classifyAddress: (ip: string) => AddressClass
   random: () => number
+  sharers: () => number
 }
 
 /** Apply defaults and validate every option. @throws {UsageError} */
@@ -81,7 +89,8 @@ export function resolveOptions (init: HttpSourceInit): HttpSourceOptions {
     maxRedirects: int('maxRedirects', init.maxRedirects, DEFAULT_MAX_REDIRECTS, 0, 100),
     allowPrivateRedirects: bool('allowPrivateRedirects', init.allowPrivateRedirects, DEFAULT_ALLOW_PRIVATE_REDIRECTS),
     classifyAddress: fn('classifyAddress', init.classifyAddress, classifyAddress),
-    random: fn('random', init.random, Math.random)
+    random: fn('random', init.random, Math.random),
+    sharers: fn('sharers', init.sharers, () => 1)
   }
 }
 

@@ -52,6 +52,8 @@ export interface RangeRequestInit {
   onBytes: (n: number) => void
   /** bytes/s over the last `windowMs` of every exchange of this source (the minimum-rate rule's second look; see StallWatch) */
   sourceRate?: (windowMs: number) => number
+  /** nodes sharing the origin's link now, us included: the minimum rate is divided among them (see StallWatch) */
+  sharers?: () => number
 }
 
 /**
@@ -107,7 +109,7 @@ export class RangeRequest {
     this.#range = pieceByteRange(init.manifest, init.first, init.count)
     this.#expected = this.#range.end - this.#range.start + 1
     this.#nextIndex = init.first
-    this.#watch = new StallWatch(init.limits, this.#onStall, undefined, init.sourceRate)
+    this.#watch = new StallWatch(init.limits, this.#onStall, undefined, init.sourceRate, init.sharers)
     // The head promise may be rejected before anyone awaits it; that is not "unhandled".
     this.#head.promise.catch(() => {})
   }

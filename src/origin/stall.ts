@@ -24,6 +24,7 @@ export class StallWatch {
   readonly #onStall: (reason: string, kind: StallKind) => void
   readonly #now: () => number
   readonly #sourceRate: ((windowMs: number) => number) | undefined
+  readonly #sharers: (() => number) | undefined
   #timer: NodeJS.Timeout | undefined
   #lastByteAt = 0
   #windowStart = 0
@@ -39,12 +40,19 @@ export class StallWatch {
    *   — on a congested origin link each connection gets a share, and cutting
    *   one that still delivers its share throws away what the origin already
    *   sent and asks for it again. Without it, each connection is judged alone.
+   * @param sharers - how many nodes fetch from this origin now, us included:
+   *   the minimum rate is divided among them, since they share its link. On
+   *   an emulated LAN (20 nodes behind a 20 Mbit/s origin link, tail-drop)
+   *   a node's one connection went below 32 KiB/s for the 10 s window while
+   *   the link ran full, and each cut threw away a request the origin had
+   *   already sent.
    */
-  constructor (limits: StallLimits, onStall: (reason: string, kind: StallKind) => void, now: () => number = () => performance.now(), sourceRate?: (windowMs: number) => number) {
+  constructor (limits: StallLimits, onStall: (reason: string, kind: StallKind) => void, now: () => number = () => performance.now(), sourceRate?: (windowMs: number) => number, sharers?: () => number) {
     this.#limits = limits
     this.#onStall = onStall
     this.#now = now
     this.#sourceRate = sourceRate
+    this.#sharers = sharers
   }
 
   /**
@@ -91,11 +99,14 @@ export class StallWatch {
     const elapsed = t - this.#windowStart
     if (this.#rateActive && elapsed >= minRateWindowMs) {
       const rate = this.#windowBytes * 1000 / elapsed
-      if (rate < minRateBytesPerSec) {
+      const n = Math.max(1, Math.floor(this.#sharers?.() ?? 1) || 1)
+      const floor = minRateBytesPerSec / n
+      if (rate < floor) {
         const total = this.#sourceRate?.(elapsed)
-        if (total === undefined || total < minRateBytesPerSec) {
+        if (total === undefined || total < floor) {
           const whole = total === undefined ? '' : ` (the origin as a whole: ${Math.round(total)} B/s)`
-          this.#onStall(`stalled: ${Math.round(rate)} B/s over ${Math.round(elapsed)} ms, below the minimum ${minRateBytesPerSec} B/s${whole}`, 'rate')
+          const share = n === 1 ? '' : ` (${minRateBytesPerSec} B/s shared by ${n} nodes)`
+          this.#onStall(`stalled: ${Math.round(rate)} B/s over ${Math.round(elapsed)} ms, below the minimum ${Math.round(floor)} B/s${share}${whole}`, 'rate')
           return
         }
       }

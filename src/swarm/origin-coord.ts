@@ -82,12 +82,17 @@ export class OriginCoordinator {
   readonly #claims = new Map<number, Map<string, number>>()
   /** downloading peers we know of (they take part in ownership) */
   readonly #downloaders = new Set<string>()
-  /** block → candidates in rendezvous order (owner first), cleared whenever the set of downloaders changes */
+  readonly #blockCount: number
+  /** block → owner among us and the downloaders; computed when first asked, dropped whenever that set changes */
+  #owners: readonly string[] | undefined
+  /** block → candidates, the owner first (the succession order, computed per block when first walked), dropped with #owners */
   readonly #candidateCache = new Map<number, readonly string[]>()
+  /** peer → its rendezvous score for every block (they never change; hashing them again on every view change cost CPU) */
+  readonly #scores = new Map<string, Float64Array>()
   /** the early phase's owners besides us (fixed at start) */
   readonly earlyPeers: readonly string[]
-  /** block → do we own it in the early phase */
-  readonly #earlyOwners = new Map<number, boolean>()
+  /** block → owner in the early phase (computed when first asked) */
+  #earlyOwners: readonly string[] | undefined
 
   constructor (init: OriginCoordinatorInit) {
     this.selfId = init.selfId
@@ -97,6 +102,7 @@ export class OriginCoordinator {
     this.#now = init.now
     this.#startedAt = init.now()
     this.#jitter = (init.random ?? Math.random)()
+    this.#blockCount = Math.ceil(init.pieceCount / (init.blockPieces ?? DEFAULT_BLOCK_PIECES))
     this.earlyPeers = [...new Set(init.earlyPeers ?? [])].filter(p => p !== this.selfId)
     if (!Number.isInteger(this.blockPieces) || this.blockPieces < 1) throw new RangeError('blockPieces must be ≥ 1')
     if (!(this.settleMs >= 0) || !(this.httpDelayMs >= 0)) throw new RangeError('delays must be ≥ 0')
@@ -108,6 +114,7 @@ export class OriginCoordinator {
     if (downloading && !had) this.#downloaders.add(peerId)
     else if (!downloading && had) this.#downloaders.delete(peerId)
     else return
+    this.#owners = undefined
     this.#candidateCache.clear()
   }
 
@@ -145,6 +152,14 @@ export class OriginCoordinator {
     }
   }
 
+  /** Peers holding an unexpired claim on any piece: the nodes fetching from the origin besides us. */
+  claimants (): number {
+    const now = this.#now()
+    const who = new Set<string>()
+    for (const m of this.#claims.values()) for (const [p, until] of m) if (until > now) who.add(p)
+    return who.size
+  }
+
   /** True when a peer holds an unexpired claim on piece i. */
   claimed (i: number): boolean {
     const m = this.#claims.get(i)
@@ -157,7 +172,8 @@ export class OriginCoordinator {
 
   /** Node id that owns piece i's block among us and the downloading peers. */
   owner (i: number): string {
-    return this.#candidates(Math.floor(i / this.blockPieces))[0] ?? this.selfId
+    this.#owners ??= this.#assign([...this.#downloaders])
+    return this.#owners[Math.floor(i / this.blockPieces)] ?? this.selfId
   }
 
   /** ms since this coordinator was created (the download started). */
@@ -199,36 +215,88 @@ export class OriginCoordinator {
    */
   mayFetchEarly (i: number): boolean {
     if (this.earlyPeers.length === 0 || this.claimed(i)) return false
-    const block = Math.floor(i / this.blockPieces)
-    let cached = this.#earlyOwners.get(block)
-    if (cached === undefined) {
-      cached = rendezvous([this.selfId, ...this.earlyPeers], block)[0] === this.selfId
-      this.#earlyOwners.set(block, cached)
-    }
-    return cached
+    this.#earlyOwners ??= this.#assign(this.earlyPeers)
+    return this.#earlyOwners[Math.floor(i / this.blockPieces)] === this.selfId
+  }
+
+  /** A block's candidates, the owner first (see {@link assignBlocks}); for tests and the simulator. */
+  candidates (block: number): readonly string[] {
+    return this.#candidates(block)
   }
 
   /**
-   * Downloaders (and us) in descending rendezvous score for a block, the
-   * owner first. Cached until the set of downloaders changes: the scheduler
-   * asks for every missing piece on every pass, and hashing the whole set
-   * each time cost a crowd of 20 nodes a quarter of its CPU.
+   * A block's candidates among us and the downloaders: the owner, then the
+   * others in descending score (ties by id). Kept until the set of
+   * downloaders changes: the scheduler asks for every missing piece on
+   * every pass.
    */
   #candidates (block: number): readonly string[] {
     const cached = this.#candidateCache.get(block)
     if (cached !== undefined) return cached
-    const order = rendezvous([this.selfId, ...this.#downloaders], block)
+    const owner = this.owner(block * this.blockPieces)
+    const order = [owner, ...[this.selfId, ...this.#downloaders].filter(p => p !== owner)
+      .map(p => ({ p, s: this.#score(p, block) }))
+      .sort((a, b) => b.s - a.s || (a.p < b.p ? -1 : 1))
+      .map(x => x.p)]
     this.#candidateCache.set(block, order)
     return order
   }
+
+  /** Owners of every block among us and `peers` ({@link assignBlocks}). */
+  #assign (peers: readonly string[]): string[] {
+    const ids = [this.selfId, ...peers]
+    if (this.#scores.size > 4 * ids.length + 64) this.#scores.clear()
+    return assignBlocks(ids, this.#blockCount, (p, b) => this.#score(p, b))
+  }
+
+  #score (peerId: string, block: number): number {
+    let row = this.#scores.get(peerId)
+    if (row === undefined) {
+      row = new Float64Array(this.#blockCount)
+      for (let b = 0; b < row.length; b++) row[b] = score(peerId, b)
+      this.#scores.set(peerId, row)
+    }
+    return row[block] ?? score(peerId, block)
+  }
 }
 
-/** Node ids in descending rendezvous score for a block (the owner first). */
-function rendezvous (ids: readonly string[], block: number): string[] {
-  return ids
-    .map(p => ({ p, s: score(p, block) }))
-    .sort((a, b) => b.s - a.s || (a.p < b.p ? -1 : 1))
-    .map(x => x.p)
+/**
+ * Who fetches each block from the origin: rendezvous hashing with bounded
+ * loads. Blocks are taken in file order; each goes to the highest-scoring
+ * node (ties by id) that owns fewer than ⌈blocks / nodes⌉ so far — and once
+ * (blocks mod nodes) nodes own that many, fewer than ⌊blocks / nodes⌋ — so
+ * every node owns one or two blocks of a 32-block file among 20 nodes instead
+ * of anywhere from none to five — and all keep the origin busy until the end,
+ * rather than the last few fetching alone through downlinks their peers'
+ * uploads also fill. Every node that knows the same set computes the same
+ * owners, without talking. O(blocks × nodes), no sorting.
+ */
+export function assignBlocks (ids: readonly string[], blocks: number, scoreOf: (id: string, block: number) => number): string[] {
+  const unique = [...new Set(ids)]
+  const n = Math.max(1, unique.length)
+  const low = Math.floor(blocks / n)
+  const high = Math.ceil(blocks / n)
+  // only (blocks mod n) nodes may reach the higher load, so nobody is left with fewer than the lower
+  const highSlots = blocks % n === 0 ? n : blocks % n
+  let atHigh = 0
+  const load = new Map<string, number>()
+  const out: string[] = []
+  for (let b = 0; b < blocks; b++) {
+    const cap = atHigh < highSlots ? high : low
+    let owner: string | undefined
+    let best = -Infinity
+    for (const p of unique) {
+      if ((load.get(p) ?? 0) >= cap) continue
+      const s = scoreOf(p, b)
+      if (owner === undefined || s > best || (s === best && p < owner)) { owner = p; best = s }
+    }
+    if (owner === undefined) break
+    const l = (load.get(owner) ?? 0) + 1
+    load.set(owner, l)
+    if (l === high) atHigh++
+    out.push(owner)
+  }
+  return out
 }
 
 function score (peerId: string, block: number): number {

@@ -3,13 +3,13 @@ import { describe, it, type TestContext } from 'node:test'
 import { StallWatch } from '../../src/origin/stall.js'
 
 /** A StallWatch on a fake clock driven together with mocked setTimeout. */
-function harness (t: TestContext, limits: { idleTimeoutMs: number, minRateBytesPerSec: number, minRateWindowMs: number }): {
+function harness (t: TestContext, limits: { idleTimeoutMs: number, minRateBytesPerSec: number, minRateWindowMs: number }, sharers?: () => number): {
   watch: StallWatch, stalls: string[], advance: (ms: number) => void
 } {
   t.mock.timers.enable({ apis: ['setTimeout'] })
   let now = 0
   const stalls: string[] = []
-  const watch = new StallWatch(limits, (r) => stalls.push(r), () => now)
+  const watch = new StallWatch(limits, (r) => stalls.push(r), () => now, undefined, sharers)
   const advance = (ms: number): void => {
     for (let i = 0; i < ms; i++) { now++; t.mock.timers.tick(1) }
   }
@@ -42,6 +42,25 @@ describe('StallWatch', () => {
     const m = /stalled: (\d+) B\/s over 100 ms, below the minimum 1000 B\/s/.exec(stalls[0]!)
     assert.ok(m !== null, stalls[0])
     assert.ok(Number(m[1]) < 1000)
+    watch.stop()
+  })
+
+  it('divides the minimum rate among the nodes sharing the origin: its share of a congested link is no stall', (t) => {
+    let sharers = 4
+    const { watch, stalls, advance } = harness(t, { idleTimeoutMs: 1000, minRateBytesPerSec: 1000, minRateWindowMs: 100 }, () => sharers)
+    watch.start(true)
+    for (let i = 0; i < 10; i++) { advance(10); watch.bytes(4) } // 400 B/s: above 1000 / 4
+    assert.deepEqual(stalls, [])
+    sharers = 1 // the others are done: the whole minimum applies again
+    for (let i = 0; i < 10; i++) { advance(10); watch.bytes(4) }
+    assert.equal(stalls.length, 1)
+    assert.match(stalls[0]!, /below the minimum 1000 B\/s/)
+    watch.stop()
+    sharers = 4
+    watch.start(true)
+    for (let i = 0; i < 10; i++) { advance(10); watch.bytes(2) } // 200 B/s: below even the share
+    assert.equal(stalls.length, 2)
+    assert.match(stalls[1]!, /below the minimum 250 B\/s \(1000 B\/s shared by 4 nodes\)/)
     watch.stop()
   })
 

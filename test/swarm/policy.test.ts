@@ -239,6 +239,44 @@ test('origin coordination: owners split blocks, claims hold others back, delays 
   assert.equal(b.claimed(ownedByB[0]), false)
 })
 
+test('origin coordination: claimants counts the peers with live claims (the nodes sharing the origin)', async () => {
+  const { OriginCoordinator } = await import('../../src/swarm/origin-coord.js')
+  let now = 0
+  const c = new OriginCoordinator({ selfId: 'a', pieceCount: 64, now: () => now })
+  assert.equal(c.claimants(), 0)
+  c.claim('b', [1, 2], 1000)
+  c.claim('c', [3], 3000)
+  c.claim('b', [4], 1000)
+  assert.equal(c.claimants(), 2)
+  now = 1500 // b's claims expired
+  assert.equal(c.claimants(), 1)
+  c.release('c', [3])
+  assert.equal(c.claimants(), 0)
+})
+
+test('origin coordination: every node owns its share of the blocks, within one (bounded loads), and all agree', async () => {
+  const { OriginCoordinator, assignBlocks } = await import('../../src/swarm/origin-coord.js')
+  // the LAN benchmark's shape: 20 nodes, a 256-piece file, 8-piece blocks
+  const ids = Array.from({ length: 20 }, (_, k) => `node-${k}`)
+  const coords = ids.map(selfId => new OriginCoordinator({ selfId, pieceCount: 256, now: () => 0 }))
+  for (const c of coords) for (const p of ids) if (p !== c.selfId) c.setDownloader(p, true)
+  const load = new Map<string, number>()
+  for (let block = 0; block < 32; block++) {
+    const owners = new Set(coords.map(c => c.owner(block * 8)))
+    assert.equal(owners.size, 1, `block ${block}: all agree`)
+    const o = [...owners][0]
+    load.set(o, (load.get(o) ?? 0) + 1)
+    const cands = coords[0].candidates(block)
+    assert.deepEqual([...cands].sort(), [...ids].sort(), 'every node is a candidate, once')
+    assert.equal(cands[0], o, 'the owner comes first')
+  }
+  assert.ok(Math.max(...load.values()) <= 2, `no node owns more than ⌈32 / 20⌉ = 2 blocks: ${JSON.stringify([...load])}`)
+  assert.equal(load.size, 20, 'every node owns at least one block')
+  // the assignment does not depend on the order the ids are given in
+  const score = (id: string, b: number): number => (id.charCodeAt(id.length - 1) * 131 + b * 17) % 97
+  assert.deepEqual(assignBlocks(ids, 32, score), assignBlocks([...ids].reverse(), 32, score))
+})
+
 test('origin coordination: owners follow every change of the downloader set (no stale cached order)', () => {
   const now = 0
   const owners = (c: OriginCoordinator): string[] => Array.from({ length: 100 }, (_, b) => c.owner(b * 16))
