@@ -219,7 +219,7 @@ export class OriginCoordinator {
     return this.#earlyOwners[Math.floor(i / this.blockPieces)] === this.selfId
   }
 
-  /** A block's candidates, the owner first (see {@link assignBlocks}); for tests and the simulator. */
+  /** A block's candidates, the owner first (see {@link blockOwners}); for tests and the simulator. */
   candidates (block: number): readonly string[] {
     return this.#candidates(block)
   }
@@ -242,11 +242,11 @@ export class OriginCoordinator {
     return order
   }
 
-  /** Owners of every block among us and `peers` ({@link assignBlocks}). */
+  /** Owners of every block among us and `peers` ({@link blockOwners}). */
   #assign (peers: readonly string[]): string[] {
     const ids = [this.selfId, ...peers]
     if (this.#scores.size > 4 * ids.length + 64) this.#scores.clear()
-    return assignBlocks(ids, this.#blockCount, (p, b) => this.#score(p, b))
+    return blockOwners(ids, this.#blockCount, (p, b) => this.#score(p, b))
   }
 
   #score (peerId: string, block: number): number {
@@ -261,39 +261,25 @@ export class OriginCoordinator {
 }
 
 /**
- * Who fetches each block from the origin: rendezvous hashing with bounded
- * loads. Blocks are taken in file order; each goes to the highest-scoring
- * node (ties by id) that owns fewer than ⌈blocks / nodes⌉ so far — and once
- * (blocks mod nodes) nodes own that many, fewer than ⌊blocks / nodes⌋ — so
- * every node owns one or two blocks of a 32-block file among 20 nodes instead
- * of anywhere from none to five — and all keep the origin busy until the end,
- * rather than the last few fetching alone through downlinks their peers'
- * uploads also fill. Every node that knows the same set computes the same
- * owners, without talking. O(blocks × nodes), no sorting.
+ * Who fetches each block from the origin: rendezvous hashing — each block to
+ * the node with the highest score for it (ties by id). Every node that knows
+ * the same set computes the same owners without talking, and a node missing
+ * from one node's view moves only that node's own blocks. (Bounded loads —
+ * no node owning more than ⌈blocks ÷ nodes⌉ — were tried on 3 Dec 2026: they
+ * spread a 20-node LAN's origin work evenly, but a view short of one node
+ * then moved many blocks, not just its own, and a loopback crowd of 20 whose
+ * views formed late fetched 1.117 copies; docs/benchmarks.md.)
  */
-export function assignBlocks (ids: readonly string[], blocks: number, scoreOf: (id: string, block: number) => number): string[] {
-  const unique = [...new Set(ids)]
-  const n = Math.max(1, unique.length)
-  const low = Math.floor(blocks / n)
-  const high = Math.ceil(blocks / n)
-  // only (blocks mod n) nodes may reach the higher load, so nobody is left with fewer than the lower
-  const highSlots = blocks % n === 0 ? n : blocks % n
-  let atHigh = 0
-  const load = new Map<string, number>()
+export function blockOwners (ids: readonly string[], blocks: number, scoreOf: (id: string, block: number) => number): string[] {
   const out: string[] = []
   for (let b = 0; b < blocks; b++) {
-    const cap = atHigh < highSlots ? high : low
     let owner: string | undefined
     let best = -Infinity
-    for (const p of unique) {
-      if ((load.get(p) ?? 0) >= cap) continue
+    for (const p of ids) {
       const s = scoreOf(p, b)
       if (owner === undefined || s > best || (s === best && p < owner)) { owner = p; best = s }
     }
     if (owner === undefined) break
-    const l = (load.get(owner) ?? 0) + 1
-    load.set(owner, l)
-    if (l === high) atHigh++
     out.push(owner)
   }
   return out
