@@ -320,7 +320,7 @@ export class SimNode {
     for (let i = 0; i < this.have.length; i++) {
       if (this.have[i] === 1) continue
       const mine = this.#myClaims.get(i)
-      const owned = this.#owner(i) === this.id
+      const owned = this.coord.owner(i) === this.id
       if (mine !== undefined) {
         if (!owned && !fetching.has(i)) drop.push(i)
         else if (mine - now < ttl / 2) renew.push(i)
@@ -397,12 +397,12 @@ export class SimNode {
     if (this.coord.claimed(i)) return false
     if (!settled) return false
     if (this.#coordSettledAt === undefined) { this.#coordSettledAt = this.#w.engine.now; return undefined }
-    const o = this.#owner(i)
+    const o = this.coord.owner(i)
     if (o === this.id) return true
-    // the succession walk of the real mayFetch, over a ranking cached until the view changes
+    // the succession walk of the real mayFetch, over the coordinator's candidates (kept until its view changes)
     const now = this.#w.engine.now
     const delay = this.coord.httpDelayMs * (1 + this.#jitter)
-    for (const c of this.#candidates(Math.floor(i / this.coord.blockPieces))) {
+    for (const c of this.coord.candidates(Math.floor(i / this.coord.blockPieces))) {
       if (c === this.id) return true
       const last = this.#activity.get(c)
       if (last === undefined) return false
@@ -411,20 +411,6 @@ export class SimNode {
       if (!silent && !idle) return false
     }
     return true
-  }
-
-  /**
-   * OriginCoordinator.owner(i): the head of the ranking (its order is the
-   * owner rule's: highest score, then smallest id). The real method re-ranks
-   * the whole view after every change of it; `verify` compares the two.
-   */
-  #owner (i: number): string {
-    return this.#candidates(Math.floor(i / this.coord.blockPieces))[0]
-  }
-
-  /** The coordinator's own candidates for a block (owner first): the ownership rule is the real one. */
-  #candidates (block: number): readonly string[] {
-    return this.coord.candidates(block)
   }
 
   #waiting (): boolean {

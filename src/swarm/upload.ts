@@ -126,7 +126,7 @@ export class UploadScheduler {
     return true
   }
 
-  /** Index of the job to run next from one peer's queue (oldest first in the queue). */
+  /** Start queued jobs while slots are free: peers take turns; within a peer's queue, {@link nextInQueue} chooses. */
   #pump (): void {
     while (this.#running < this.maxConcurrent && this.#order.length > 0) {
       const peer = this.#order.shift() as string
