@@ -6,6 +6,12 @@
  * one run. The origin stays reachable (the leecher may use it as a last
  * resort) and its bytes are reported: they should be ~0.
  *
+ * A third transfer per round is the ceiling of any receiver that does what a
+ * doswarm node must: the same raw stream, with the receiver SHA-256ing every
+ * piece, writing the bytes to a file as they arrive, fdatasyncing it and
+ * hashing the whole stream (raw-libp2p.ts --hash-piece --store) — no
+ * framing, no copies, no second pass. doswarm is reported against both.
+ *
  *   node .dist-bench/bench/peer-throughput.js --size 1GiB --rounds 3
  */
 import { rm, stat } from 'node:fs/promises'
@@ -22,7 +28,9 @@ Usage: node .dist-bench/bench/peer-throughput.js [options]
 
 A doswarm seeder and one leecher (--peer = the seeder, --no-mdns, loopback)
 against a raw libp2p stream between two processes, alternating. Reports the
-leecher's bytesFromPeers / durationMs, the raw stream rate and their ratio.`, {
+leecher's bytesFromPeers / durationMs, the raw stream rate, the rate of a
+raw stream whose receiver verifies and stores (the ceiling of any verifying,
+durable receiver here) and the ratios.`, {
   size: { type: 'string', default: '1GiB', help: 'file size' },
   'piece-size': { type: 'string', default: '1MiB', help: 'manifest piece size (and the raw baseline\'s send size)' },
   rounds: { type: 'string', default: '3', help: 'transfers of each kind' },
@@ -98,6 +106,7 @@ async function main (): Promise<void> {
   const scratch = await scratchDir('peer-throughput', args.optStr('tmp'))
   const leeches: LeechRun[] = []
   const raws: RawResult[] = []
+  const ceilings: RawResult[] = []
   let seederStop: unknown
   let seedImportMs = NaN
   let loadBefore: number[] = []
@@ -113,13 +122,14 @@ async function main (): Promise<void> {
     process.stderr.write(`seeder ready at ${seederAddr} (import took ${fmt(seedImportMs / 1000, 1)} s)\n`)
     loadBefore = loadNow()
     for (let round = 1; round <= rounds; round++) {
-      const order = round % 2 === 1 ? ['raw', 'doswarm'] : ['doswarm', 'raw']
+      const order = round % 2 === 1 ? ['raw', 'ceiling', 'doswarm'] : ['doswarm', 'ceiling', 'raw']
       for (const kind of order) {
-        if (kind === 'raw') {
+        if (kind === 'raw' || kind === 'ceiling') {
           // the raw pair runs under the same V8 flags as the CLI: the comparison is of doswarm's work, not of heap settings
-          const r = await rawPair({ bytes: size, chunk: pieceSize, dir: scratch.dir, timeoutMs, nodeFlags: [...nodeFlags, ...NODE_FLAGS] })
-          raws.push(r)
-          process.stderr.write(`  round ${round} raw libp2p   ${fmt(r.mbps)} MB/s${r.ok ? '' : ` FAILED: ${r.error ?? ''}`}\n`)
+          const verify = kind === 'ceiling' ? { hashPiece: pieceSize, durable: true } : {}
+          const r = await rawPair({ bytes: size, chunk: pieceSize, dir: scratch.dir, timeoutMs, nodeFlags: [...nodeFlags, ...NODE_FLAGS], ...verify })
+          ;(kind === 'raw' ? raws : ceilings).push(r)
+          process.stderr.write(`  round ${round} ${kind === 'raw' ? 'raw libp2p  ' : 'raw + verify + store'} ${fmt(r.mbps)} MB/s${r.ok ? '' : ` FAILED: ${r.error ?? ''}`}\n`)
         } else {
           const r = await leech(round, scratch.dir, content, seederAddr, seeder)
           leeches.push(r)
@@ -138,7 +148,9 @@ async function main (): Promise<void> {
 
   const okL = leeches.filter(r => r.ok)
   const okR = raws.filter(r => r.ok)
+  const okC = ceilings.filter(r => r.ok)
   const raw = median(okR.map(r => r.mbps))
+  const ceiling = median(okC.map(r => r.mbps))
   const rawWall = median(okR.map(r => size / MB / (r.wallMs / 1000)))
   const ds = median(okL.map(r => r.mbps))
   const dsWall = median(okL.map(r => r.wallMbps))
@@ -146,6 +158,11 @@ async function main (): Promise<void> {
     rawMbps: raw,
     doswarmMbps: ds,
     ratio: ds / raw,
+    /** raw stream whose receiver verifies each piece and stores durably: the ceiling of any such receiver */
+    ceilingMbps: ceiling,
+    ceilingRatio: ceiling / raw,
+    /** doswarm against that ceiling */
+    ofCeiling: ds / ceiling,
     rawWallMbps: rawWall,
     doswarmWallMbps: dsWall,
     wallRatio: dsWall / rawWall,
@@ -155,18 +172,24 @@ async function main (): Promise<void> {
     seederCpuSeconds: median(okL.map(r => r.seederCpuSeconds)),
     rawReceiverCpuSeconds: median(okR.map(r => r.receiver?.cpuSeconds ?? NaN)),
     rawSenderCpuSeconds: median(okR.map(r => r.sender?.cpuSeconds ?? NaN)),
-    failures: leeches.length - okL.length + raws.length - okR.length
+    ceilingReceiverCpuSeconds: median(okC.map(r => r.receiver?.cpuSeconds ?? NaN)),
+    ceilingSenderCpuSeconds: median(okC.map(r => r.sender?.cpuSeconds ?? NaN)),
+    failures: leeches.length - okL.length + raws.length - okR.length + ceilings.length - okC.length
   }
-  const table = markdownTable(['transfer', 'median MB/s', 'vs raw', 'spawn→exit MB/s', 'vs raw (spawn→exit)', 'CPU s receiver / sender', 'receiver peak RSS MB'], [
-    ['raw libp2p stream (1 stream, no framing/hash/store)', fmt(raw), '1.00', fmt(rawWall), '1.00',
+  const ceilingWall = median(okC.map(r => size / MB / (r.wallMs / 1000)))
+  const table = markdownTable(['transfer', 'median MB/s', 'vs raw', 'vs raw + verify + store', 'spawn→exit MB/s', 'vs raw (spawn→exit)', 'CPU s receiver / sender', 'receiver peak RSS MB'], [
+    ['raw libp2p stream (1 stream, no framing/hash/store)', fmt(raw), '1.00', fmt(raw / ceiling, 2), fmt(rawWall), '1.00',
       `${fmt(summary.rawReceiverCpuSeconds, 1)} / ${fmt(summary.rawSenderCpuSeconds, 1)}`, fmt(median(okR.map(r => (r.receiver?.maxRssBytes ?? NaN) / MB)))],
-    ['doswarm leecher ← seeder (bytesFromPeers / durationMs)', fmt(ds), fmt(summary.ratio, 2), fmt(dsWall), fmt(summary.wallRatio, 2),
+    ['raw + verify + store (SHA-256 per piece, written, fdatasync, whole hash)', fmt(ceiling), fmt(summary.ceilingRatio, 2), '1.00', fmt(ceilingWall), fmt(ceilingWall / rawWall, 2),
+      `${fmt(summary.ceilingReceiverCpuSeconds, 1)} / ${fmt(summary.ceilingSenderCpuSeconds, 1)}`, fmt(median(okC.map(r => (r.receiver?.maxRssBytes ?? NaN) / MB)))],
+    ['doswarm leecher ← seeder (bytesFromPeers / durationMs)', fmt(ds), fmt(summary.ratio, 2), fmt(summary.ofCeiling, 2), fmt(dsWall), fmt(summary.wallRatio, 2),
       `${fmt(summary.leecherCpuSeconds, 1)} / ${fmt(summary.seederCpuSeconds, 1)}`, fmt(summary.leecherPeakRssBytes / MB)]
   ])
   process.stdout.write(`\n${table}\n\n${sizeLabel(size)}, ${sizeLabel(pieceSize)} pieces, median of ${rounds}; MB = 10^6 bytes. Origin bytes during doswarm runs: max ${summary.originBytesMax}. Failures: ${summary.failures}.\n`)
   const file = await writeJson(jsonPath, {
     benchmark: 'peer-throughput', command: commandLine(), machine: facts, loadBefore, loadAfter: loadNow(), size, pieceSize, rounds,
-    seedImportMs, seederStop, summary, leeches, raws: raws.map(r => ({ ...r, receiver: slim(r.receiver), sender: slim(r.sender) }))
+    seedImportMs, seederStop, summary, leeches, raws: raws.map(r => ({ ...r, receiver: slim(r.receiver), sender: slim(r.sender) })),
+    ceilings: ceilings.map(r => ({ ...r, receiver: slim(r.receiver), sender: slim(r.sender) }))
   })
   process.stdout.write(`results: ${file}\n`)
   if (summary.failures > 0) process.exitCode = 1
