@@ -29,11 +29,20 @@ export type UploadJob = () => Promise<number | undefined | void>
 
 interface Queued { job: UploadJob, at: number, rank: (() => number) | undefined }
 
-/** Uploads finished before the measured rate is trusted for {@link UploadScheduler.expectedWaitMs}. */
-const RATE_MIN_SAMPLES = 8
+/** Rate samples taken before the measured rate is trusted for {@link UploadScheduler.expectedWaitMs}. */
+const RATE_MIN_SAMPLES = 3
 /** Weight of the newest sample in the upload-rate average. */
 const RATE_ALPHA = 0.2
-/** Completions further apart than this are not a rate sample (the node was idle in between). */
+/**
+ * One rate sample is the bytes of the uploads that finished over at least
+ * this long, divided by it. (Each completion's bytes over the gap since the
+ * one before was no measure: up to 8 uploads share the link and finish
+ * microseconds apart, and the average read 30 MB/s to 50 GB/s on a 5 MB/s
+ * uplink, so a queue of 18 s looked empty and nobody was told BUSY;
+ * docs/benchmarks.md, 3 Dec.)
+ */
+const RATE_INTERVAL_MS = 500
+/** Completions further apart than this start a new measurement (the node was idle in between). */
 const RATE_MAX_GAP_MS = 2000
 
 export class UploadScheduler {
@@ -47,6 +56,9 @@ export class UploadScheduler {
   #rate: number | undefined
   #samples = 0
   #lastDone = -Infinity
+  /** the measurement under way: since when, and the bytes finished in it */
+  #spanStart = -Infinity
+  #spanBytes = 0
   /** round-robin order of peers with queued jobs */
   readonly #order: string[] = []
   #running = 0
@@ -79,12 +91,16 @@ export class UploadScheduler {
   /** Record a finished upload of `bytes` (for the rate behind {@link expectedWaitMs}). */
   #done (bytes: number): void {
     const now = this.#now()
-    const gap = now - this.#lastDone
+    // after an idle spell this upload's own start is unknown: measure afresh from here
+    if (now - this.#lastDone > RATE_MAX_GAP_MS) { this.#spanStart = now; this.#spanBytes = 0 } else this.#spanBytes += Math.max(0, bytes)
     this.#lastDone = now
-    if (bytes <= 0 || gap <= 0 || gap > RATE_MAX_GAP_MS) return
-    const sample = bytes / gap
+    const span = now - this.#spanStart
+    if (span < RATE_INTERVAL_MS) return
+    const sample = this.#spanBytes / span
     this.#rate = this.#rate === undefined ? sample : this.#rate + RATE_ALPHA * (sample - this.#rate)
     this.#samples++
+    this.#spanStart = now
+    this.#spanBytes = 0
   }
 
   /** Jobs waiting (not yet running) for `peer`. */

@@ -361,7 +361,8 @@ test('uploads: the expected wait grows with the bytes queued over the measured s
   for (let i = 0; i < 4; i++) up.enqueue('a', job(), MiB)
   assert.equal(up.expectedWaitMs(), 0, 'unknown rate: no estimate, nobody refused')
   for (let i = 0; i < 3; i++) await finishOne()
-  for (let i = 0; i < 12; i++) { up.enqueue('a', job(), MiB); await finishOne() }
+  // the rate is sampled over 500 ms at a time and trusted after three samples
+  for (let i = 0; i < 200; i++) { up.enqueue('a', job(), MiB); await finishOne() }
   // one running, none queued: nothing to wait for
   assert.equal(up.queued('a'), 0)
   assert.equal(up.expectedWaitMs(), 0)
@@ -371,6 +372,30 @@ test('uploads: the expected wait grows with the bytes queued over the measured s
   up.drop('b')
   assert.equal(up.expectedWaitMs(), 0, 'dropped jobs are no longer waited for')
   while (gates.length > 0) await finishOne()
+})
+
+test('uploads: uploads that share the link and finish microseconds apart do not inflate the measured rate', async () => {
+  const { UploadScheduler } = await import('../../src/swarm/upload.js')
+  let now = 0
+  const up = new UploadScheduler(8, undefined, () => now)
+  const MiB = 1024 * 1024
+  const gates: Array<() => void> = []
+  const job = () => async () => { await new Promise<void>(resolve => gates.push(resolve)); return MiB }
+  const settle = async (): Promise<void> => { for (let i = 0; i < 3; i++) await new Promise(resolve => setImmediate(resolve)) }
+  // 8 uploads of 1 MiB share a 5 MiB/s link: every 1.6 s all 8 finish, 10 µs apart
+  for (let round = 0; round < 10; round++) {
+    for (let i = 0; i < 8; i++) up.enqueue(`p${i}`, job(), MiB)
+    await settle()
+    now += 1600
+    for (let i = 0; i < 8; i++) { now += 0.01; gates.shift()!(); await settle() }
+  }
+  for (let i = 0; i < 8; i++) up.enqueue(`p${i}`, job(), MiB) // these run
+  for (let i = 0; i < 19; i++) up.enqueue(`q${i}`, job(), MiB) // these wait
+  await settle()
+  const wait = up.expectedWaitMs()
+  // 19 MiB queued at 5 MiB/s is ~3.8 s; the old per-completion rate read ~100 GB/s here and said ~0
+  assert.ok(wait > 3000 && wait < 4600, `expected wait ${wait} ms`)
+  while (gates.length > 0) { now += 10; gates.shift()!(); await settle() }
 })
 
 test('succession: a silent owner\'s block passes to exactly one successor, not to every waiting node', async () => {
