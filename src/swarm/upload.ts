@@ -37,7 +37,7 @@ const RATE_ALPHA = 0.2
  * One rate sample is the bytes of the uploads that finished over at least
  * this long, divided by it. (Each completion's bytes over the gap since the
  * one before was no measure: up to 8 uploads share the link and finish
- * microseconds apart, and the average read 30 MB/s to 50 GB/s on a 5 MB/s
+ * microseconds apart, and the average read 30 MB/s to 52 GB/s on a 5 MB/s
  * uplink, so a queue of 18 s looked empty and nobody was told BUSY;
  * docs/benchmarks.md, 3 Dec.)
  */
