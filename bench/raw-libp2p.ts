@@ -25,6 +25,7 @@ import { closeSync, fdatasync, openSync, writeSync } from 'node:fs'
 import { rm, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { promisify } from 'node:util'
 import type { Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createP2PNode } from '../src/node/libp2p.js'
@@ -74,6 +75,8 @@ export class PieceHasher {
   }
 }
 
+const fdatasyncAsync = promisify(fdatasync)
+
 /** Bytes written between two fdatasyncs of --durable. */
 const DURABLE_SYNC_BYTES = 16 * 1024 * 1024
 
@@ -113,7 +116,7 @@ class DurableSink {
 
   async #sync (): Promise<void> {
     this.syncs++
-    await new Promise<void>((resolve, reject) => { fdatasync(this.#fd, err => { if (err === null) resolve(); else reject(err) }) })
+    await fdatasyncAsync(this.#fd)
   }
 }
 

@@ -349,15 +349,27 @@ test('uploads: in one peer\'s queue the lowest rank goes first, unless the oldes
   await next()
 })
 
-test('uploads: the expected wait grows with the bytes queued over the measured send rate', async () => {
+const MiB = 1024 * 1024
+
+/**
+ * An upload scheduler on a test clock (`clock.now`) whose jobs each report
+ * 1 MiB sent, finishing only when their gate is opened (`gates`, in start
+ * order); `settle` lets the scheduler react.
+ */
+async function gatedUploads (maxConcurrent: number): Promise<{ clock: { now: number }, up: InstanceType<typeof import('../../src/swarm/upload.js').UploadScheduler>, gates: Array<() => void>, job: () => () => Promise<number>, settle: () => Promise<void> }> {
   const { UploadScheduler } = await import('../../src/swarm/upload.js')
-  let now = 0
-  const up = new UploadScheduler(1, undefined, () => now)
-  const MiB = 1024 * 1024
+  const clock = { now: 0 }
+  const up = new UploadScheduler(maxConcurrent, undefined, () => clock.now)
   const gates: Array<() => void> = []
-  // each job "sends" 1 MiB in 10 ms of the fake clock: 100 MiB/s
   const job = () => async () => { await new Promise<void>(resolve => gates.push(resolve)); return MiB }
-  const finishOne = async (): Promise<void> => { now += 10; gates.shift()!(); for (let i = 0; i < 3; i++) await new Promise(resolve => setImmediate(resolve)) }
+  const settle = async (): Promise<void> => { for (let i = 0; i < 3; i++) await new Promise(resolve => setImmediate(resolve)) }
+  return { clock, up, gates, job, settle }
+}
+
+test('uploads: the expected wait grows with the bytes queued over the measured send rate', async () => {
+  const { clock, up, gates, job, settle } = await gatedUploads(1)
+  // each job "sends" 1 MiB in 10 ms of the fake clock: 100 MiB/s
+  const finishOne = async (): Promise<void> => { clock.now += 10; gates.shift()!(); await settle() }
   for (let i = 0; i < 4; i++) up.enqueue('a', job(), MiB)
   assert.equal(up.expectedWaitMs(), 0, 'unknown rate: no estimate, nobody refused')
   for (let i = 0; i < 3; i++) await finishOne()
@@ -375,19 +387,13 @@ test('uploads: the expected wait grows with the bytes queued over the measured s
 })
 
 test('uploads: uploads that share the link and finish microseconds apart do not inflate the measured rate', async () => {
-  const { UploadScheduler } = await import('../../src/swarm/upload.js')
-  let now = 0
-  const up = new UploadScheduler(8, undefined, () => now)
-  const MiB = 1024 * 1024
-  const gates: Array<() => void> = []
-  const job = () => async () => { await new Promise<void>(resolve => gates.push(resolve)); return MiB }
-  const settle = async (): Promise<void> => { for (let i = 0; i < 3; i++) await new Promise(resolve => setImmediate(resolve)) }
+  const { clock, up, gates, job, settle } = await gatedUploads(8)
   // 8 uploads of 1 MiB share a 5 MiB/s link: every 1.6 s all 8 finish, 10 µs apart
   for (let round = 0; round < 10; round++) {
     for (let i = 0; i < 8; i++) up.enqueue(`p${i}`, job(), MiB)
     await settle()
-    now += 1600
-    for (let i = 0; i < 8; i++) { now += 0.01; gates.shift()!(); await settle() }
+    clock.now += 1600
+    for (let i = 0; i < 8; i++) { clock.now += 0.01; gates.shift()!(); await settle() }
   }
   for (let i = 0; i < 8; i++) up.enqueue(`p${i}`, job(), MiB) // these run
   for (let i = 0; i < 19; i++) up.enqueue(`q${i}`, job(), MiB) // these wait
@@ -395,7 +401,7 @@ test('uploads: uploads that share the link and finish microseconds apart do not 
   const wait = up.expectedWaitMs()
   // 19 MiB queued at 5 MiB/s is ~3.8 s; the old per-completion rate read ~100 GB/s here and said ~0
   assert.ok(wait > 3000 && wait < 4600, `expected wait ${wait} ms`)
-  while (gates.length > 0) { now += 10; gates.shift()!(); await settle() }
+  while (gates.length > 0) { clock.now += 10; gates.shift()!(); await settle() }
 })
 
 test('succession: a silent owner\'s block passes to exactly one successor, not to every waiting node', async () => {
